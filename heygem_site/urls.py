@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog, set_language
+from jobs import admin as jobs_admin
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from heygem_site import health, views
+
+urlpatterns = [
+    path("", include("jobs.urls")),
+    path("team/", views.team_home, name="team-home"),
+    path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/", include("jobs.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
+    path("admin/disk-usage/", admin.site.admin_view(jobs_admin.disk_usage), name="admin-disk-usage"),
+    path("admin/", admin.site.urls),
+]

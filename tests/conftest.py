@@ -1,0 +1,121 @@
+"""Personas shared by the whole suite: a team with an owner, an admin and a member, and an
+outsider who owns another team."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from accounts.models import Membership, Role, Team
+from accounts.services import create_team
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Personas:
+    team: Team
+    owner: object
+    admin: object
+    member: object
+    other_team: Team
+    outsider: object
+
+    def membership(self, user, team=None):
+        return Membership.objects.get(user=user, team=team or self.team)
+
+
+@pytest.fixture
+def personas(django_user_model):
+    def user(name):
+        return django_user_model.objects.create_user(username=name, email=f"{name}@example.com", password=PASSWORD)
+
+    owner, admin, member, outsider = user("olivia"), user("adam"), user("mei"), user("oscar")
+    team = create_team("Presenters", owner)
+    Membership.objects.create(team=team, user=admin, role=Role.ADMIN)
+    Membership.objects.create(team=team, user=member, role=Role.MEMBER)
+    other_team = create_team("Competitors", outsider)
+    return Personas(team, owner, admin, member, other_team, outsider)
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user): the test client signed in as `user`."""
+    def sign_in(user):
+        client.force_login(user)
+        return client
+    return sign_in
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The real hasher costs ~0.3 s per user on this machine; the suite creates dozens.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher",
+                                 "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+
+SHARED_MEDIA = Path(__file__).resolve().parent.parent.parent / "shared" / "media"
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Each test stores files in its own folder, so it can check exactly what is on disk."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.UPLOAD_PARTS_DIR = tmp_path / "parts"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def api_for():
+    """api_for(user): a DRF client signed in as `user` (session auth, CSRF checks off as for API clients)."""
+    from rest_framework.test import APIClient
+
+    def make(user):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+    return make
+
+
+def shared(name):
+    path = SHARED_MEDIA / name
+    if not path.exists():
+        pytest.fail(f"missing shared test media {path}: the suite needs ../shared/media beside the project")
+    return path
+
+
+def stored_files(root):
+    return sorted(p for p in Path(root).rglob("*") if p.is_file()) if Path(root).exists() else []
+
+
+@pytest.fixture(autouse=True)
+def english_by_default():
+    # The test client leaves the last request's language active in the thread.
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_test_queues():
+    """Messages left in Redis by an earlier run must not reach this run's workers."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in (f"{settings.DRAMATIQ_NAMESPACE}*", f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    # channels_redis binds its receive lock to the first event loop that receives; each test runs
+    # its consumers on a new loop, so each test gets a new layer.
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
