@@ -1,0 +1,29 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html",
+                                                redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(
+        template_name="accounts/password_form.html",
+        success_url=reverse_lazy("accounts:password_change_done")), name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(
+        template_name="accounts/password_done.html"), name="password_change_done"),
+    path("set-password/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="accounts/password_form.html",
+        success_url=reverse_lazy("accounts:set_password_done")), name="set_password"),
+    path("set-password/done/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="accounts/password_done.html"), name="set_password_done"),
+    path("team/switch/", views.switch_team, name="switch_team"),
+    path("teams/<int:team_id>/members/", views.members, name="members"),
+    path("teams/<int:team_id>/members/add/", views.add_member, name="add_member"),
+    path("teams/<int:team_id>/members/<int:membership_id>/role/", views.change_role, name="change_role"),
+    path("teams/<int:team_id>/members/<int:membership_id>/remove/", views.remove_member, name="remove_member"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+]
