@@ -1,0 +1,82 @@
+"""Command line: ``python -m inference generate --video V --audio A --out O`` and ``python -m inference probe F``.
+
+Exit status 0 on success, 2 with the error code on stderr for a user-fixable error, 1 for anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import Config, InferenceError, generate, init_runtime, probe
+from .config import BACKENDS, LENGTH_POLICIES
+
+
+class _Bar:
+    """A one-line text progress bar on stderr, redrawn on every callback."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.stage = None
+
+    def __call__(self, stage, fraction, message):
+        if self.stage is not None and stage != self.stage:
+            self.stream.write("\n")
+        self.stage = stage
+        filled = int(fraction * 30)
+        self.stream.write(f"\r{stage:>7} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% {message[:60]:<60}")
+        self.stream.flush()
+
+    def close(self):
+        if self.stage is not None:
+            self.stream.write("\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference", description="HeyGem lip-sync engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="lip-sync a template video to an audio file")
+    gen.add_argument("--video", required=True, help="template video of the person")
+    gen.add_argument("--audio", required=True, help="driving speech (any audio or video file)")
+    gen.add_argument("--out", required=True, help="output .mp4")
+    gen.add_argument("--backend", default="auto", choices=BACKENDS)
+    gen.add_argument("--length-policy", default="pingpong", choices=LENGTH_POLICIES)
+    gen.add_argument("--preset", default="veryfast")
+    gen.add_argument("--crf", type=int, default=18)
+    gen.add_argument("--device", default="auto")
+    gen.add_argument("--threads", type=int, default=0)
+    gen.add_argument("--wav2lip-checkpoint", default=None)
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr = sub.add_parser("probe", help="print a media file's properties as JSON")
+    pr.add_argument("file")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "probe":
+            print(json.dumps(probe(args.file).to_dict(), indent=2))
+            return 0
+        config = Config(
+            backend=args.backend,
+            length_policy=args.length_policy,
+            preset=args.preset,
+            crf=args.crf,
+            device=args.device,
+            threads=args.threads,
+            wav2lip_checkpoint=args.wav2lip_checkpoint,
+        )
+        init_runtime(config.threads, config.device)
+        bar = None if args.quiet else _Bar()
+        try:
+            report = generate(args.video, args.audio, args.out, config, on_progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    except InferenceError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Pasting a lower face from one frame onto another: landmark alignment, colour matching, feathered blending.
+
+Frames are I420 arrays (see ``media``); only a box around the lower face is converted to RGB, changed, and
+written back, and only where the blend mask is non-zero, so the rest of the picture stays bit-exact.
+Blending and colour matching run in torch on the configured device.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .face import JAW_ARC, STABLE_POINTS, UNDER_NOSE, crop_rgb, interocular
+from .media import split_planes
+
+
+MAX_ALIGN_RESIDUAL = 0.03  # rms misfit of the stable landmarks after alignment, in interocular distances
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) taking ``src`` (K, 2) onto ``dst`` (K, 2).
+
+    Returns a float64 ``(2, 3)`` matrix for ``cv2.warpAffine``. Umeyama's closed form, no reflection.
+    """
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1
+    rot = u @ np.diag(sign) @ vt
+    scale = (sig * sign).sum() / max((s**2).sum() / len(src), 1e-9)
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares affine map (2, 3) taking ``src`` (K, 2) onto ``dst`` (K, 2); falls back to a similarity
+    when the fit shears or scales implausibly (a bad landmark set)."""
+    ones = np.ones((len(src), 1))
+    sol, *_ = np.linalg.lstsq(np.hstack([src, ones]), dst, rcond=None)
+    m = sol.T
+    sv = np.linalg.svd(m[:, :2], compute_uv=False)
+    if sv[1] <= 0 or sv[0] / sv[1] > 1.3:
+        return similarity(src, dst)
+    return m
+
+
+def apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+def lower_face_outline(lm: np.ndarray) -> np.ndarray:
+    """Polygon points (K, 2) of the region we replace: under the nose, cheek to cheek, and a little below the
+    chin (an opened jaw of the source must not leave the base's chin showing under it)."""
+    d = interocular(lm)
+    jaw = lm[list(JAW_ARC)]
+    chin_drop = jaw + np.array([0.0, 0.12 * d], dtype=np.float32)
+    return np.concatenate([lm[list(UNDER_NOSE)], jaw, chin_drop]).astype(np.float32)
+
+
+def _box(points: np.ndarray, margin: float, width: int, height: int):
+    x0 = int(max(points[:, 0].min() - margin, 0)) // 4 * 4
+    y0 = int(max(points[:, 1].min() - margin, 0)) // 4 * 4
+    x1 = min(int(np.ceil(points[:, 0].max() + margin)) + 3, width) // 4 * 4
+    y1 = min(int(np.ceil(points[:, 1].max() + margin)) + 3, height) // 4 * 4
+    return x0, y0, max(x1 - x0, 4), max(y1 - y0, 4)
+
+
+class Compositor:
+    """Builds and applies lower-face pastes. ``device`` is a torch device name."""
+
+    def __init__(self, width: int, height: int, device: str = "cpu"):
+        import torch
+
+        self.width, self.height = width, height
+        self.torch = torch
+        self.device = device
+
+    def region(self, base_lm: np.ndarray, outline_pts: np.ndarray):
+        """The box (x0, y0, w, h) and float32 mask (h, w) in [0, 1] covering ``outline_pts`` with feathering."""
+        import cv2
+
+        d = interocular(base_lm)
+        feather = max(2.0, 0.07 * d)
+        box = _box(outline_pts, 3.5 * feather, self.width, self.height)
+        x0, y0, w, h = box
+        # The mask is smooth, so it is drawn and blurred at a quarter of the size and scaled up: a large face's
+        # feather blur at full size cost more than the rest of the paste together.
+        s = 4 if min(w, h) >= 64 else 1
+        small = np.zeros((h // s, w // s), dtype=np.uint8)
+        hull = cv2.convexHull(((outline_pts - [x0, y0]) / s).astype(np.int32))
+        cv2.fillConvexPoly(small, hull, 255)
+        # Shrink then blur so the feather lies inside the outline: the edge is where the two faces agree most.
+        k = max(int(feather / s), 1) | 1
+        small = cv2.erode(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        small = cv2.GaussianBlur(small.astype(np.float32) / 255.0, (0, 0), max(feather / s, 0.5))
+        mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) if s > 1 else small
+        return box, mask
+
+    def paste(self, base: np.ndarray, base_lm: np.ndarray, patch_rgb: np.ndarray, box, mask: np.ndarray):
+        """Blend ``patch_rgb`` (h, w, 3 uint8, already aligned to ``box``) into I420 ``base`` in place.
+
+        Colour is matched with a per-channel offset measured on the feather ring, where both images show skin
+        that should agree; the mouth interior, which legitimately differs, is not measured.
+        """
+        import cv2
+
+        torch = self.torch
+        x0, y0, w, h = box
+        base_rgb = crop_rgb(base, self.width, self.height, box)
+        b = torch.from_numpy(base_rgb).to(self.device).float()
+        p = torch.from_numpy(patch_rgb).to(self.device).float()
+        m = torch.from_numpy(mask).to(self.device)[..., None]
+        ring = ((m > 0.05) & (m < 0.7)).float()
+        if ring.sum() > 20:
+            offset = ((b - p) * ring).sum((0, 1)) / ring.sum()
+            p = p + offset.clamp(-40, 40)
+        out = (p * m + b * (1 - m)).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+        i420 = cv2.cvtColor(out, cv2.COLOR_RGB2YUV_I420)
+        y, u, v = split_planes(base, self.width, self.height)
+        ny = i420[:h].reshape(h, w)
+        rest = i420[h:].reshape(-1)
+        nu = rest[: h * w // 4].reshape(h // 2, w // 2)
+        nv = rest[h * w // 4 :].reshape(h // 2, w // 2)
+        # Write only where the mask reaches, so pixels outside the pasted area stay exactly as decoded.
+        keep = mask > 1.0 / 255
+        keep_c = keep[::2, ::2] | keep[1::2, 1::2]
+        ys = y[y0 : y0 + h, x0 : x0 + w]
+        ys[keep] = ny[keep]
+        us = u[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
+        vs = v[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
+        us[keep_c] = nu[keep_c]
+        vs[keep_c] = nv[keep_c]
+
+    def transfer(self, base: np.ndarray, base_lm: np.ndarray, src_rgb: np.ndarray, src_origin, src_lm) -> None:
+        """Replace the lower face of I420 ``base`` (in place) with the one in ``src_rgb``, a crop (h, w, 3 uint8)
+        of another frame whose top-left corner sat at ``src_origin`` (see ``mouth_crop_box``), aligned on the
+        stable landmarks. ``*_lm`` are smoothed (478, 2) float32 landmarks in frame coordinates."""
+        import cv2
+
+        stable = list(STABLE_POINTS)
+        src_pts, dst_pts = src_lm[stable].astype(np.float64), base_lm[stable].astype(np.float64)
+        m = affine(src_pts, dst_pts)
+        # When no affine map lines the two faces up (a head turned or blurred differently), any paste would
+        # ghost: keep the base frame's own mouth for this frame instead.
+        residual = np.sqrt(((apply(m, src_pts) - dst_pts) ** 2).sum(1).mean()) / max(interocular(base_lm), 1.0)
+        if residual > MAX_ALIGN_RESIDUAL:
+            return False
+        outline = np.concatenate([lower_face_outline(base_lm), apply(m, lower_face_outline(src_lm))])
+        box, mask = self.region(base_lm, outline)
+        x0, y0, w, h = box
+        local = m.copy()
+        local[:, 2] += local[:, :2] @ np.asarray(src_origin, dtype=np.float64) - np.array([x0, y0])
+        patch = cv2.warpAffine(src_rgb, local, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        self.paste(base, base_lm, patch, box, mask)
+        return True
+
+
+def mouth_crop_box(lm: np.ndarray, width: int, height: int):
+    """The box (x0, y0, w, h) kept of a template frame for later pastes: the lower face with room for the
+    feather and for the head's motion between frames."""
+    return _box(lower_face_outline(lm), 0.6 * interocular(lm), width, height)

@@ -1,0 +1,112 @@
+"""Plain dataclasses passed in and out of the engine: settings, probe results, the run report."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+BACKENDS = ("auto", "retrieval", "warp", "wav2lip")
+LENGTH_POLICIES = ("pingpong", "loop", "cut")
+
+
+@dataclass
+class Config:
+    """Everything a run may change. Defaults suit a 2-core CPU worker.
+
+    ``length_policy`` says what happens when the template is shorter than the audio: ``pingpong`` plays it
+    forwards then backwards (no visible jump), ``loop`` restarts it, ``cut`` ends the output with the template
+    (the output is then shorter than the audio). A longer template is always cut to the audio.
+    """
+
+    backend: str = "auto"
+    length_policy: str = "pingpong"
+    preset: str = "veryfast"
+    crf: int = 18
+    device: str = "auto"  # "auto" picks CUDA when present, else CPU
+    batch_size: int = 32  # frames per render batch; also how often should_cancel() is polled
+    threads: int = 0  # 0: all cores
+    # Limits; None disables one.
+    max_duration_s: float | None = 600.0
+    max_pixels: int | None = 3840 * 2160
+    max_bytes: int | None = 2 * 1024**3
+    # Retrieval needs this much of the person's own speech in the template; below it `auto` falls back to warp.
+    min_template_speech_s: float = 3.0
+    # Neural backend (issue 4). `auto` prefers it when set; asking for `wav2lip` without it is an error.
+    # A local file in an official layout (wav2lip.pth, wav2lip_gan.pth or a fine-tune); nothing is downloaded.
+    wav2lip_checkpoint: str | None = None
+    # fp16 autocast for the generator on CUDA (ignored on CPU, where half precision is slower, not faster).
+    wav2lip_fp16: bool = False
+    # Pixels added around the landmark box before the 96x96 crop: top, bottom, left, right (the official
+    # inference.py default gives the chin 10 px; raise `top` to move the mouth up in the crop).
+    wav2lip_pads: tuple = (0, 10, 0, 0)
+    # Unpickle a checkpoint the safe (weights_only) loader refuses. Only for files an operator vouches for: a full
+    # unpickle runs whatever code the file carries.
+    wav2lip_trusted: bool = False
+    # Per-frame mouth choices and targets are added to the report when True (benchmarks use them).
+    debug: bool = False
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
+        if self.length_policy not in LENGTH_POLICIES:
+            raise ValueError(f"length_policy must be one of {LENGTH_POLICIES}")
+        if not 0 <= self.crf <= 51:
+            raise ValueError("crf must be within 0..51")
+        if len(self.wav2lip_pads) != 4:
+            raise ValueError("wav2lip_pads must be (top, bottom, left, right)")
+        self.wav2lip_pads = tuple(int(p) for p in self.wav2lip_pads)
+
+
+@dataclass
+class MediaInfo:
+    """What ``probe`` learns about a file. Video sizes are as displayed, after rotation."""
+
+    path: str
+    container: str
+    duration_s: float
+    size_bytes: int
+    has_video: bool
+    has_audio: bool
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    rotation: int = 0  # degrees clockwise applied for display: 0, 90, 180 or 270
+    fps: float | None = None  # average frame rate
+    frame_count: int | None = None  # as declared by the container; may be missing or approximate
+    audio_codec: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    """What a finished run did. ``seconds`` maps stage name to wall seconds."""
+
+    output: str
+    backend: str
+    backend_reason: str
+    frames_out: int
+    template_frames: int
+    frames_with_face: int  # template frames where the face was tracked
+    frames_without_face: int  # template frames passed through unchanged
+    face_coverage: float  # frames_with_face / template_frames
+    output_duration_s: float
+    audio_duration_s: float
+    fps: float
+    width: int
+    height: int
+    template_speech_s: float = 0.0
+    length_policy: str = "pingpong"  # as applied (ping-pong falls back to loop for templates over 24 GiB raw)
+    frames_kept_own_mouth: int = 0  # retrieval: frames where no chosen mouth lined up, so the base's was kept
+    device: str = "cpu"
+    # wav2lip on CUDA: the generator's GPU memory in bytes ({"allocated", "peak", "free", "total"}); None on CPU
+    # and for the other backends.
+    gpu_memory: dict | None = None
+    seconds: dict = field(default_factory=dict)
+    debug: dict | None = None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("debug", None)
+        return out

@@ -1,0 +1,231 @@
+"""Shape-guided unit selection: which template frame's mouth to show for each output frame.
+
+Following engine-findings.md: matching sounds directly (MFCCs) works only for the template speaker's own voice,
+while predicting a target mouth shape from the driving audio's phone classes and retrieving the template frame
+nearest that shape works across speakers. So:
+
+1. From the template (its frames' measured mouth shape and its own audio's phone classes) build a per-person
+   table: mean aperture and width per viseme class, shrunk toward a generic phonetic prior scaled to this
+   person's own closed-to-open range (most classes have only a handful of template frames).
+2. For the driving audio, predict a target (aperture, width) per frame: the person's closed pose for silence
+   and P B M, the table elsewhere, blended over neighbouring frames (coarticulation).
+3. Choose template frames by Viterbi: cost = distance to the target shape + a small acoustic term (breaks ties
+   toward frames that also sound alike, which helps most when the driving voice is the template's own), with
+   free continuation to the next template frame and a price on jumps, so mouths move in real runs of frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .speech import CLOSED, N_CLASSES, OPEN_PRIOR, SIL, WIDTH_PRIOR
+
+SHRINK_FRAMES = 8.0  # prior weight, in template frames, when averaging a class's measured shape
+HOLD_COST = 0.4  # showing the same template frame again (a frozen mouth)
+JUMP_COST = 2.0  # leaving the current run of template frames
+ACOUSTIC_WEIGHT = 0.25
+POSE_WEIGHT = 0.3  # tuned on the shared clips: stronger pose matching starved short templates of mouths
+PAUSE_FRAMES = 6  # pauses shorter than this (0.24 s at 25 fps) keep the mouth moving instead of closing it
+BRIDGE = 0.7
+LEAD_FRAMES = 1
+MAX_ACOUSTIC_BLEND = 0.4  # share of the acoustic (same-voice) aperture guess in the target at a perfect match
+POSE_SCALE = 0.04  # a nose-to-eyes offset change of 4 % of the interocular distance costs as much as 1 shape unit
+POSE_LIMIT = 2.5  # in POSE_SCALE units
+CLOSURE_WEIGHT = 3.0
+
+
+@dataclass
+class PersonModel:
+    """Mouth-shape statistics of the template's person. Apertures and widths are divided by interocular."""
+
+    closed_aperture: float
+    open_aperture: float
+    closed_width: float
+    width_median: float
+    width_spread: float
+    class_aperture: np.ndarray  # (N_CLASSES,) float32
+    class_width: np.ndarray  # (N_CLASSES,) float32
+    class_frames: np.ndarray  # (N_CLASSES,) template frames measured per class
+
+
+def person_model(aperture, width, valid, vad, shares) -> PersonModel:
+    """Build the table from template arrays: ``aperture``, ``width`` float (N,), ``valid`` bool (N,) face found,
+    ``vad`` (N,) speech probability, ``shares`` (N, N_CLASSES) viseme shares of the template's own audio."""
+    cls = shares.argmax(1)
+    speech = valid & (vad >= 0.5) & (cls != SIL)
+    quiet = valid & ((vad < 0.3) | (cls == CLOSED))
+    ap_valid = aperture[valid]
+    if quiet.sum() >= 5:
+        closed = float(np.percentile(aperture[quiet], 30))
+        closed_w = float(np.median(width[quiet]))
+    else:
+        closed = float(np.percentile(ap_valid, 5))
+        closed_w = float(np.median(width[valid]))
+    ref = aperture[speech] if speech.sum() >= 10 else ap_valid
+    open_ = max(float(np.percentile(ref, 95)), closed + 0.02)
+    wref = width[speech] if speech.sum() >= 10 else width[valid]
+    w_med, w_spread = float(np.median(wref)), float(max(np.std(wref), 0.01))
+    prior_a = closed + OPEN_PRIOR * (open_ - closed)
+    prior_w = w_med + WIDTH_PRIOR * w_spread
+    class_a, class_w, counts = prior_a.copy(), prior_w.copy(), np.zeros(N_CLASSES)
+    for c in range(N_CLASSES):
+        sel = speech & (cls == c)
+        n = float(sel.sum())
+        counts[c] = n
+        if n:
+            class_a[c] = (aperture[sel].sum() + SHRINK_FRAMES * prior_a[c]) / (n + SHRINK_FRAMES)
+            class_w[c] = (width[sel].sum() + SHRINK_FRAMES * prior_w[c]) / (n + SHRINK_FRAMES)
+    class_a[SIL] = class_a[CLOSED] = closed
+    class_w[SIL] = class_w[CLOSED] = closed_w
+    return PersonModel(closed, open_, closed_w, w_med, w_spread, class_a.astype(np.float32),
+                       class_w.astype(np.float32), counts)
+
+
+def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "cpu", k: int = 8) -> np.ndarray:
+    """Speaker-dependent aperture guess per driving frame, float32 ``(T,)``: the mean aperture of the ``k``
+    template frames whose sound (log-mel over +-2 frames) is nearest. Good for the template's own voice, blind
+    for others (engine-findings.md), so it is only blended in when the voices match (``voice_match``)."""
+    import torch
+
+    def context(m):
+        p = np.pad(m, ((2, 2), (0, 0)), mode="edge")
+        return torch.from_numpy(np.concatenate([p[i : i + len(m)] for i in range(5)], 1)).to(device)
+
+    dist = torch.cdist(context(drive_mel), context(template_mel))
+    dist[:, torch.from_numpy(~valid).to(device)] = float("inf")
+    k = max(1, min(k, int(valid.sum())))
+    idx = torch.topk(dist, k, dim=1, largest=False).indices.cpu().numpy()
+    return aperture[idx].mean(1).astype(np.float32)
+
+
+def voice_match(drive_profile: np.ndarray, template_profile: np.ndarray) -> float:
+    """0..1: how alike the two recordings' average spectra are (1: same voice and microphone, as when the
+    template's own speech drives it; 0: clearly another voice or channel). A coarse heuristic: on the shared
+    clips a recording against its own held-out part differs by 0.35-0.55 (rms, log units), other speakers by
+    0.5-1.8, so only close matches get weight."""
+    dist = float(np.sqrt(np.mean((drive_profile - template_profile) ** 2)))
+    return float(np.clip((0.75 - dist) / 0.35, 0.0, 1.0))
+
+
+def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, acoustic=None,
+                    acoustic_weight: float = 0.0) -> np.ndarray:
+    """Target mouth shape per driving frame: float32 ``(T, 2)`` of (aperture, width).
+
+    Silence (VAD below 0.5) is the closed pose. A short [1, 2, 1] blend stands for coarticulation; frames that
+    are mostly P B M keep their closure afterwards so a bilabial never blurs into a half-open mouth.
+    """
+    shares = shares.copy()
+    silent = vad < 0.5
+    shares[silent] = 0
+    shares[silent, SIL] = 1
+    ap = shares @ model.class_aperture
+    wd = shares @ model.class_width
+    # People do not shut their mouths in every short pause between words (the real held-out mouths of the
+    # shared clips stay open through them): a pause shorter than PAUSE_FRAMES is bridged from its neighbours.
+    pause = silent | (shares[:, SIL] >= 0.5)
+    for start, end in _runs(pause):
+        if 0 < start and end < len(ap) and end - start < PAUSE_FRAMES:
+            ramp = np.linspace(0, 1, end - start + 2)[1:-1]
+            ap[start:end] = BRIDGE * (ap[start - 1] + (ap[end] - ap[start - 1]) * ramp) + (1 - BRIDGE) * ap[start:end]
+            wd[start:end] = wd[start - 1] + (wd[end] - wd[start - 1]) * ramp
+            silent[start:end] = False
+            shares[start:end, SIL] = 0
+    kernel = np.array([0.25, 0.5, 0.25], dtype=np.float32)
+    if len(ap) >= 3:
+        ap = np.convolve(np.pad(ap, 1, mode="edge"), kernel, mode="valid")
+        wd = np.convolve(np.pad(wd, 1, mode="edge"), kernel, mode="valid")
+    if acoustic is not None and acoustic_weight > 0:
+        ap = np.where(silent, ap, (1 - acoustic_weight) * ap + acoustic_weight * acoustic)
+    closure = (shares[:, CLOSED] >= 0.5) | silent
+    ap[closure] = np.minimum(ap[closure], model.closed_aperture)
+    # Lips move ahead of the sound they make: show each shape LEAD_FRAMES early (measured on the shared clips:
+    # one frame early correlated best with the real held-out mouths).
+    if LEAD_FRAMES and len(ap) > LEAD_FRAMES:
+        ap = np.concatenate([ap[LEAD_FRAMES:], np.repeat(ap[-1:], LEAD_FRAMES)])
+        wd = np.concatenate([wd[LEAD_FRAMES:], np.repeat(wd[-1:], LEAD_FRAMES)])
+    return np.stack([ap, wd], 1).astype(np.float32)
+
+
+def _runs(mask: np.ndarray):
+    """(start, end) of each run of True in a bool array, end exclusive."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def select_frames(model: PersonModel, targets, aperture, width, valid, drive_mel, template_mel,
+                  pose=None, base_pose=None, device: str = "cpu", should_cancel=None) -> np.ndarray:
+    """Viterbi over template frames. Returns int64 ``(T,)``: the template frame index chosen per output frame.
+
+    ``targets`` (T, 2) from ``predict_targets``; ``aperture``, ``width``, ``valid`` (N,) for the template;
+    ``drive_mel`` (T, D) and ``template_mel`` (N, D) per-utterance normalised log-mels. ``pose`` (N, 2) head
+    pose of each template frame and ``base_pose`` (T, 2) that of the base frame each output frame is pasted on:
+    a mouth taken from a differently turned head would not fit, so pose distance is priced. O(T * N) time: with
+    free continuation j -> j+1 and one price for any jump, the best predecessor of a jump is the previous step's
+    overall best, so no N x N transition matrix is needed.
+    """
+    import torch
+
+    dev = torch.device(device)
+    T, N = len(targets), len(aperture)
+    sa = max((model.open_aperture - model.closed_aperture) * 0.15, 1e-3)
+    sw = model.width_spread
+    a = torch.from_numpy(aperture.astype(np.float32)).to(dev)
+    w = torch.from_numpy(width.astype(np.float32)).to(dev)
+    bad = torch.from_numpy(~valid).to(dev)
+    tgt = torch.from_numpy(targets).to(dev)
+    if pose is not None:
+        pz = torch.from_numpy(pose.astype(np.float32)).to(dev)
+        bz = torch.from_numpy(base_pose.astype(np.float32)).to(dev)
+    dm = torch.from_numpy(drive_mel.astype(np.float32)).to(dev)
+    tm = torch.from_numpy(template_mel.astype(np.float32)).to(dev)
+    back = torch.zeros((T, N), dtype=torch.int8, device=dev)  # 0 continue from j-1, 1 hold j, 2 jump
+    jump_from = torch.zeros(T, dtype=torch.int64, device=dev)
+    score = None
+    inf = torch.tensor(float("inf"), device=dev)
+    chunk = 256
+    for t0 in range(0, T, chunk):
+        if should_cancel is not None and should_cancel():
+            from .errors import Cancelled
+
+            raise Cancelled()
+        tc = tgt[t0 : t0 + chunk]
+        unit = ((a[None] - tc[:, :1]) / sa) ** 2 + 0.5 * ((w[None] - tc[:, 1:]) / sw) ** 2
+        # A closure (P B M, silence) missed is the most visible sync error; weigh those frames' shape more so
+        # continuity does not carry an open mouth through a short bilabial.
+        closing = (tc[:, :1] <= model.closed_aperture + 0.1 * (model.open_aperture - model.closed_aperture))
+        unit = unit * torch.where(closing, CLOSURE_WEIGHT, 1.0)
+        acoustic = torch.cdist(dm[t0 : t0 + chunk], tm) ** 2 / dm.shape[1]
+        unit = unit + ACOUSTIC_WEIGHT * acoustic
+        if pose is not None:
+            pd = torch.cdist(bz[t0 : t0 + chunk], pz) / POSE_SCALE
+            # A mouth from a head turned clearly otherwise ghosts at the paste's edges (nostrils, jaw line,
+            # earrings): beyond POSE_LIMIT it is all but ruled out, whatever its shape.
+            unit = unit + POSE_WEIGHT * pd**2 + torch.where(pd > POSE_LIMIT, 25.0, 0.0)
+        unit = torch.where(bad[None], inf, unit)
+        for k in range(unit.shape[0]):
+            t = t0 + k
+            if score is None:
+                score = unit[k].clone()
+                continue
+            cont = torch.cat([inf.view(1), score[:-1]])
+            hold = score + HOLD_COST
+            best = torch.argmin(score)
+            jump = score[best] + JUMP_COST
+            stacked = torch.stack([cont, hold, jump.expand(N)])
+            score, choice = stacked.min(0)
+            score = score + unit[k]
+            back[t] = choice.to(torch.int8)
+            jump_from[t] = best
+    path = np.zeros(T, dtype=np.int64)
+    j = int(torch.argmin(score))
+    back_np = back.cpu().numpy()
+    jump_np = jump_from.cpu().numpy()
+    for t in range(T - 1, -1, -1):
+        path[t] = j
+        if t == 0:
+            break
+        code = back_np[t, j]
+        j = j - 1 if code == 0 else (j if code == 1 else int(jump_np[t]))
+    return path

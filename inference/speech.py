@@ -1,0 +1,185 @@
+"""What the audio says about the mouth: voice activity, phone classes (visemes) and acoustic features.
+
+All inputs are mono float32 samples in [-1, 1] at 16 kHz (``media.load_audio``). Outputs are per video frame:
+frame ``i`` covers ``[i / fps, (i + 1) / fps)`` seconds.
+
+Phones come from pocketsphinx's all-phone decoder with its bundled US-English model. Recognition is imperfect
+(about half of 10 ms frames agree with a forced alignment), but the coarse mouth-shape classes survive the
+errors, and the classes are coarse enough to carry other languages too (engine-findings.md).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+RATE = 16000
+
+VISEMES = ("sil", "closed", "lip_teeth", "rounded", "open", "spread", "alveolar", "postalveolar", "velar", "r")
+_PHONE_CLASS = {
+    "SIL": 0,
+    **dict.fromkeys(("P", "B", "M"), 1),
+    **dict.fromkeys(("F", "V"), 2),
+    **dict.fromkeys(("UW", "UH", "OW", "W", "OY"), 3),
+    **dict.fromkeys(("AA", "AE", "AH", "AO", "AW", "AY"), 4),
+    **dict.fromkeys(("IY", "IH", "EY", "EH", "Y"), 5),
+    **dict.fromkeys(("T", "D", "N", "L", "S", "Z", "TH", "DH"), 6),
+    **dict.fromkeys(("SH", "ZH", "CH", "JH"), 7),
+    **dict.fromkeys(("K", "G", "NG", "HH"), 8),
+    **dict.fromkeys(("R", "ER"), 9),
+}
+# Generic opening per class, 0 = the person's closed mouth, 1 = their wide-open speech mouth. Where the usual
+# hand tables and the openings learned from real mouths disagree (engine-findings.md: K G NG HH and SH CH JH
+# fairly open, rounded vowels nearly closed) this follows the learned ones.
+OPEN_PRIOR = np.array([0.0, 0.0, 0.12, 0.3, 1.0, 0.6, 0.42, 0.5, 0.55, 0.45], dtype=np.float32)
+# Generic mouth width per class in units of the person's width spread (negative: narrower, rounded).
+WIDTH_PRIOR = np.array([0.0, 0.0, 0.2, -1.2, 0.2, 0.8, 0.3, -0.6, 0.1, -0.6], dtype=np.float32)
+N_CLASSES = len(VISEMES)
+SIL, CLOSED = 0, 1
+
+
+def phone_class(phone: str) -> int:
+    """Viseme class index of an ARPAbet phone; fillers and noise count as silence."""
+    return _PHONE_CLASS.get(phone.upper(), 0)
+
+
+def decode_phones(samples: np.ndarray, on_progress=None) -> list[tuple[str, float, float]]:
+    """All-phone decoding: ``[(phone, start_s, end_s), ...]`` in time order.
+
+    A -60 dBFS noise floor is added first: pocketsphinx's feature normalisation misbehaves on digital silence.
+    """
+    from pocketsphinx import Decoder, get_model_path
+
+    model = get_model_path()
+    decoder = Decoder(
+        hmm=os.path.join(model, "en-us", "en-us"),
+        allphone=os.path.join(model, "en-us", "en-us-phone.lm.bin"),
+        lm=None,
+        dict=None,
+        beam=1e-20,
+        pbeam=1e-20,
+        lw=2.0,
+        bestpath=False,
+        loglevel="FATAL",
+    )
+    rng = np.random.default_rng(0)
+    noisy = samples + rng.normal(0, 10 ** (-60 / 20), size=samples.shape).astype(np.float32)
+    pcm = (np.clip(noisy, -1, 1) * 32767).astype(np.int16)
+    frame_rate = 100.0  # pocketsphinx's 10 ms frames
+    # One utterance per 30 s: the decoder's search tables grow with utterance length, and a long job's memory
+    # should not. A phone cut at a boundary costs one 10 ms frame of labels at most.
+    step = RATE * 30
+    phones = []
+    for start in range(0, len(pcm), step):
+        decoder.start_utt()
+        decoder.process_raw(pcm[start : start + step].tobytes(), no_search=False, full_utt=True)
+        decoder.end_utt()
+        offset = start / RATE
+        phones.extend((seg.word, offset + seg.start_frame / frame_rate, offset + (seg.end_frame + 1) / frame_rate)
+                      for seg in decoder.seg())
+        if on_progress:
+            on_progress(min(1.0, (start + step) / max(len(pcm), 1)))
+    return phones
+
+
+def class_shares(phones, n_frames: int, fps: float) -> np.ndarray:
+    """Share of each viseme class within each video frame: float32 ``(n_frames, N_CLASSES)``, rows sum to 1."""
+    res = 100  # 10 ms grid
+    grid = np.zeros(int(np.ceil(n_frames / fps * res)) + 1, dtype=np.int64)
+    for phone, start, end in phones:
+        grid[int(round(start * res)) : int(round(end * res))] = phone_class(phone)
+    shares = np.zeros((n_frames, N_CLASSES), dtype=np.float32)
+    edges = np.round(np.arange(n_frames + 1) / fps * res).astype(np.int64)
+    for i in range(n_frames):
+        cells = grid[edges[i] : max(edges[i + 1], edges[i] + 1)]
+        shares[i] = np.bincount(cells, minlength=N_CLASSES)[:N_CLASSES] / max(len(cells), 1)
+    return shares
+
+
+_VAD_SESSION = {}
+
+
+def voice_activity(samples: np.ndarray, n_frames: int, fps: float, on_progress=None) -> np.ndarray:
+    """Speech probability per video frame, float32 ``(n_frames,)`` in [0, 1], from silero VAD's ONNX model."""
+    import onnxruntime as ort
+    import silero_vad
+
+    if "session" not in _VAD_SESSION:
+        path = os.path.join(os.path.dirname(silero_vad.__file__), "data", "silero_vad.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        _VAD_SESSION["session"] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    session = _VAD_SESSION["session"]
+    window, context = 512, 64  # the 16 kHz model's chunk and the context it expects before each chunk
+    n_chunks = int(np.ceil(len(samples) / window))
+    padded = np.zeros(n_chunks * window + context, dtype=np.float32)
+    padded[context : context + len(samples)] = samples
+    state = np.zeros((2, 1, 128), dtype=np.float32)
+    sr = np.array(RATE, dtype=np.int64)
+    probs = np.zeros(n_chunks, dtype=np.float32)
+    for k in range(n_chunks):
+        chunk = padded[k * window : k * window + window + context][None, :]
+        out, state = session.run(None, {"input": chunk, "state": state, "sr": sr})
+        probs[k] = out[0, 0]
+        if on_progress is not None and k % 2000 == 0:  # about every 64 s of audio, well under a second
+            on_progress(k / n_chunks)
+    # Chunk k covers samples [k*512, (k+1)*512); a frame takes the most confident chunk overlapping it.
+    per_frame = np.zeros(n_frames, dtype=np.float32)
+    for i in range(n_frames):
+        first = min(int(i / fps * RATE) // window, n_chunks - 1)
+        last = min(max(int((i + 1) / fps * RATE) // window, first + 1), n_chunks)
+        per_frame[i] = probs[first:last].max() if n_chunks else 0.0
+    return per_frame
+
+
+def acoustic_features(samples: np.ndarray, n_frames: int, fps: float, device: str = "cpu"):
+    """Per-frame log-mel features and loudness.
+
+    Returns ``(mel, loud, centroid, profile)``: ``mel`` float32 ``(n_frames, 26)`` log-mel energies normalised
+    per utterance (zero mean, unit variance per band), ``loud`` float32 ``(n_frames,)`` RMS level in dBFS,
+    ``centroid`` float32 ``(n_frames,)`` spectral centroid in Hz, ``profile`` float32 ``(26,)`` the utterance's
+    mean log-mel shape (level removed): a rough voice-and-channel print. Computed with torch on ``device``.
+    """
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(samples)).to(device)
+    n_fft, n_mels = 512, 26
+    hop = max(1, int(round(RATE / fps)))
+    need = n_frames * hop + n_fft
+    if x.numel() < need:
+        x = torch.nn.functional.pad(x, (0, need - x.numel()))
+    spec = torch.stft(
+        x, n_fft, hop_length=hop, win_length=n_fft, window=torch.hann_window(n_fft, device=device), center=True,
+        return_complex=True,
+    ).abs().pow(2)[:, :n_frames]  # (freq, frames)
+    freqs = torch.linspace(0, RATE / 2, n_fft // 2 + 1, device=device)
+    mel_pts = torch.linspace(_hz_to_mel(60.0), _hz_to_mel(7600.0), n_mels + 2, device=device)
+    hz_pts = 700.0 * (10 ** (mel_pts / 2595.0) - 1)
+    lower, centre, upper = hz_pts[:-2, None], hz_pts[1:-1, None], hz_pts[2:, None]
+    fb = torch.clamp(torch.minimum((freqs - lower) / (centre - lower), (upper - freqs) / (upper - centre)), min=0)
+    mel = torch.log(fb @ spec + 1e-8).T  # (frames, mels)
+    power = spec.sum(0) / (n_fft * n_fft / 4)
+    loud = 10 * torch.log10(power + 1e-10)
+    voiced = loud >= loud.median()  # the louder half: speech, not the room's noise floor
+    raw_mean = mel[voiced].mean(0) if bool(voiced.any()) else mel.mean(0)
+    mel = (mel - mel.mean(0)) / (mel.std(0) + 1e-5)
+    centroid = (spec * freqs[:, None]).sum(0) / (spec.sum(0) + 1e-10)
+    profile = (raw_mean - raw_mean.mean()).float().cpu().numpy()
+    return mel.float().cpu().numpy(), loud.float().cpu().numpy(), centroid.float().cpu().numpy(), profile
+
+
+def _hz_to_mel(hz: float) -> float:
+    return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+
+def analyse(samples: np.ndarray, n_frames: int, fps: float, device: str = "cpu", phones: bool = True,
+            on_progress=None) -> dict:
+    """Everything per frame the backends need: ``vad``, ``shares`` (or None), ``mel``, ``loud``, ``centroid``,
+    and the utterance's ``profile``."""
+    out = {"vad": voice_activity(samples, n_frames, fps, on_progress=(lambda f: on_progress(0.0)) if on_progress
+                                 else None)}
+    out["mel"], out["loud"], out["centroid"], out["profile"] = acoustic_features(samples, n_frames, fps, device)
+    out["phones"] = decode_phones(samples, on_progress) if phones else None
+    out["shares"] = class_shares(out["phones"], n_frames, fps) if phones else None
+    return out

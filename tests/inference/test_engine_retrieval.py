@@ -1,0 +1,127 @@
+"""The retrieval backend on a real recording: picks real mouths, closes them in silence, leaves the rest alone."""
+import numpy as np
+import pytest
+
+import inference
+from inference import retrieval
+from inference.speech import CLOSED, N_CLASSES, SIL
+
+
+def _shares(classes):
+    s = np.zeros((len(classes), N_CLASSES), np.float32)
+    s[np.arange(len(classes)), classes] = 1
+    return s
+
+
+def test_targets_close_the_mouth_for_silence_and_bilabials():
+    rng = np.random.default_rng(0)
+    n = 200
+    classes = rng.integers(0, N_CLASSES, n)
+    aperture = np.where(classes <= CLOSED, 0.01, 0.05 + 0.1 * rng.random(n)).astype(np.float32)
+    width = np.full(n, 0.9, np.float32)
+    model = retrieval.person_model(aperture, width, np.ones(n, bool), np.ones(n, np.float32), _shares(classes))
+    drive = np.array([SIL] * 5 + [4] * 5 + [CLOSED] * 3 + [4] * 5)
+    vad = np.ones(len(drive), np.float32)
+    vad[:5] = 0
+    targets = retrieval.predict_targets(model, vad, _shares(drive))
+    assert targets[:4, 0].max() <= model.closed_aperture + 1e-6
+    assert targets[11, 0] <= model.closed_aperture + 1e-6  # the middle of the P B M run
+    assert targets[6:9, 0].min() > model.closed_aperture + 0.5 * (model.open_aperture - model.closed_aperture)
+
+
+def test_selection_follows_targets_in_runs_and_skips_faceless_frames():
+    n = 120
+    t = np.arange(n)
+    aperture = (0.05 + 0.05 * np.sin(t / 6.0)).astype(np.float32)
+    width = np.full(n, 0.9, np.float32)
+    valid = np.ones(n, bool)
+    valid[60:70] = False
+    model = retrieval.PersonModel(0.0, 0.1, 0.9, 0.9, 0.05, None, None, None)
+    # Ask for a stretch of the template (frames 20..59) played in order: runs should be found and followed.
+    targets = np.stack([aperture[20:60], width[20:60]], 1)
+    mel = np.zeros((n, 4), np.float32)
+    path = retrieval.select_frames(model, targets, aperture, width, valid, mel[:40], mel)
+    assert not np.isin(path, np.arange(60, 70)).any()
+    assert np.abs(aperture[path] - targets[:, 0]).mean() < 0.005
+    assert (np.diff(path) == 1).mean() > 0.8  # mostly consecutive frames, few jumps
+
+
+@pytest.fixture(scope="module")
+def real_template():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "shared" / "media" / "video" / "woman_glasses_524sq_25fps.mp4"
+    if not path.exists():
+        pytest.skip("shared media missing")
+    return str(path)
+
+
+def _apertures(path):
+    from inference.face import FaceTracker, mouth_shape
+    from inference.media import iter_video_frames, video_geometry
+
+    info = inference.probe(path)
+    w, h, fps = video_geometry(info)
+    tracker = FaceTracker(float(fps))
+    out = []
+    for frame in iter_video_frames(info):
+        found = tracker.track(frame, w, h)
+        out.append(mouth_shape(found[0])[0] if found else np.nan)
+    tracker.close()
+    return np.array(out)
+
+
+@pytest.mark.slow
+def test_retrieval_closes_the_mouth_in_silence(tmp_path, mk, real_template):
+    silence = mk.write_audio(tmp_path / "silence.wav", np.zeros(16000 * 2, np.float32))
+    report = inference.generate(real_template, silence, tmp_path / "out.mp4", inference.Config(preset="ultrafast"))
+    assert report.backend == "retrieval" and "speech" in report.backend_reason
+    template = _apertures(real_template)[:50]
+    out = _apertures(str(tmp_path / "out.mp4"))
+    assert np.nanmedian(out) < 0.5 * np.nanmedian(template)
+    assert np.nanmedian(out) < 0.03
+
+
+@pytest.mark.slow
+def test_retrieval_changes_only_the_lower_face(tmp_path, mk, real_template):
+    drive = mk.write_audio(tmp_path / "d.wav", mk.read_pcm(mk.media("speech_radio_16k_stereo_8s.wav"), 3.0))
+    config = inference.Config(preset="ultrafast", crf=10, debug=True)
+    report = inference.generate(real_template, drive, tmp_path / "out.mp4", config)
+    assert report.backend == "retrieval"
+    sources, bases = report.debug["sources"], report.debug["bases"]
+    assert (sources != bases).mean() > 0.5  # mouths really come from other frames
+    out = mk.decode_rgb(str(tmp_path / "out.mp4"))
+    base = mk.decode_rgb(real_template)
+    # Above the nose nothing may change (beyond encoding noise); around the mouth, plenty does.
+    upper = [np.abs(out[i][:260].astype(float) - base[bases[i]][:260]).mean() for i in range(len(out))]
+    lower = [np.abs(out[i][330:420, 200:330].astype(float) - base[bases[i]][330:420, 200:330]).mean()
+             for i in range(len(out))]
+    assert max(upper) < 2.0
+    assert np.mean(lower) > 2 * np.mean(upper)
+
+
+def _model():
+    return retrieval.PersonModel(0.01, 0.15, 0.9, 0.9, 0.05, np.linspace(0.01, 0.15, N_CLASSES).astype(np.float32),
+                                 np.full(N_CLASSES, 0.9, np.float32), np.zeros(N_CLASSES))
+
+
+def test_a_short_pause_between_words_does_not_shut_the_mouth_but_a_long_one_does():
+    model = _model()
+    open_class = N_CLASSES - 1
+    classes = [open_class] * 10 + [SIL] * 3 + [open_class] * 10 + [SIL] * 15 + [open_class] * 10
+    vad = np.array([0.0 if c == SIL else 1.0 for c in classes], np.float32)
+    targets = retrieval.predict_targets(model, vad, _shares(classes))[:, 0]
+    lead = retrieval.LEAD_FRAMES
+    assert targets[11 - lead] > 0.5 * model.class_aperture[open_class]  # inside the 3-frame pause
+    assert targets[30 - lead] <= model.closed_aperture + 1e-6  # inside the 15-frame silence
+
+
+def test_voice_match_and_acoustic_guess():
+    rng = np.random.default_rng(0)
+    profile = rng.normal(0, 1, 26).astype(np.float32)
+    assert retrieval.voice_match(profile, profile) == 1.0
+    assert retrieval.voice_match(profile, profile + 2.0 * rng.normal(0, 1, 26)) == 0.0
+    mel = rng.normal(0, 1, (50, 26)).astype(np.float32)
+    aperture = np.linspace(0, 0.1, 50).astype(np.float32)
+    guess = retrieval.acoustic_aperture(mel[10:20], mel, aperture, np.ones(50, bool), k=1)
+    assert np.allclose(guess, aperture[10:20])
