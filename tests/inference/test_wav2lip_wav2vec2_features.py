@@ -1,0 +1,71 @@
+"""wav2vec2 features per video frame from a local model directory: a tiny random model saved here."""
+import os
+
+import numpy as np
+import pytest
+
+from inference import ModelUnavailable
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                            conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                            vocab_size=10)
+    path = tmp_path_factory.mktemp("wav2vec2-tiny")
+    Wav2Vec2Model(config).save_pretrained(path)
+    Wav2Vec2FeatureExtractor().save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def speechlike():
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 3 + 123) / 16000
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+            + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_features_come_per_video_frame_from_a_local_directory(model_dir, speechlike):
+    from inference.backends.wav2vec2 import Wav2Vec2Features
+
+    features = Wav2Vec2Features(model_dir)
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    out = features(speechlike, 76, 25)
+    assert out.shape == (76, 32) and out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, features(speechlike, 76, 25))
+    frames, times = features.frames(speechlike)
+    assert len(frames) == len(times) == 150  # 20 ms hops over 3 s
+    np.testing.assert_allclose(np.diff(times), 0.02, atol=1e-9)
+
+
+def test_chunked_long_audio_keeps_the_same_frame_grid(model_dir, speechlike):
+    from inference.backends.wav2vec2 import Wav2Vec2Features
+
+    whole = Wav2Vec2Features(model_dir).frames(speechlike)
+    chunked = Wav2Vec2Features(model_dir, chunk_s=1.0, context_s=0.5).frames(speechlike)
+    np.testing.assert_allclose(chunked[1], whole[1])
+    assert chunked[0].shape == whole[0].shape
+    # Attention is global, so values differ a little at chunk edges, but stay related.
+    corr = np.corrcoef(chunked[0].ravel(), whole[0].ravel())[0, 1]
+    assert corr > 0.8
+
+
+@pytest.mark.parametrize("name", ["facebook/wav2vec2-base", "", "missing_dir"])
+def test_a_name_or_missing_directory_is_unavailable_without_any_lookup(tmp_path, name):
+    from inference.backends.wav2vec2 import Wav2Vec2Features
+
+    with pytest.raises(ModelUnavailable):
+        Wav2Vec2Features(str(tmp_path / name) if name == "missing_dir" else name)
+
+
+def test_a_directory_with_a_broken_model_is_unavailable(tmp_path):
+    from inference.backends.wav2vec2 import Wav2Vec2Features
+
+    (tmp_path / "config.json").write_text('{"model_type": "wav2vec2"}')
+    with pytest.raises(ModelUnavailable, match="not a loadable"):
+        Wav2Vec2Features(tmp_path)
