@@ -1,0 +1,425 @@
+"""REST API for assets, uploads, jobs and results (/api/v1/). Every object goes through jobs.access."""
+
+import fcntl
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.http import Http404
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, parser_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import APIException, ErrorDetail
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from accounts.access import current_membership, get_team_for_user
+from jobs import access, services
+from jobs.downloads import stream_file, zip_response
+from jobs.errors import Refused, message_for
+from jobs.models import Asset, Job, JobEvent, Result, Upload
+
+STATUS_FOR = {
+    "no_team": 403,
+    "file_too_large": 413, "input_too_large": 413, "asset_in_use": 409, "upload_offset": 409,
+    "upload_incomplete": 409, "quota_storage": 403, "quota_jobs": 429, "quota_minutes": 403,
+}
+MAX_BATCH = 100
+
+
+class RefusedError(APIException):
+    def __init__(self, refused):
+        self.status_code = STATUS_FOR.get(refused.code, 400)
+        super().__init__(ErrorDetail(refused.message, code=refused.code))
+
+
+class Invalid(APIException):
+    status_code = 400
+    default_code = "invalid"
+
+
+# --- Serializers -------------------------------------------------------------------------------
+
+class AssetSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Asset
+        fields = ["id", "kind", "original_name", "size", "sha256", "duration_s", "has_audio", "width", "height",
+                  "fps", "rotation", "video_codec", "audio_codec", "created_at", "url"]
+
+    def get_url(self, asset) -> str:
+        return reverse("api-asset-file", args=[asset.pk])
+
+
+class ResultSerializer(serializers.ModelSerializer):
+    video_name = serializers.CharField(source="video.original_name", read_only=True)
+    error = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Result
+        fields = ["id", "job", "video", "video_name", "state", "progress", "stage", "frames_done", "frames_total",
+                  "created_at", "started_at", "finished_at", "output_duration_s", "output_size", "backend_used",
+                  "timings", "error", "download_url", "thumbnail_url"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_error(self, result):
+        if not result.error_code or result.state == Result.State.CANCELLED:
+            return None
+        return {"code": result.error_code, "message": message_for(result.error_code, job=result.job_id)}
+
+    def get_download_url(self, result) -> str | None:
+        return reverse("api-result-download", args=[result.pk]) if result.output else None
+
+    def get_thumbnail_url(self, result) -> str | None:
+        return reverse("api-result-thumbnail", args=[result.pk]) if result.thumbnail else None
+
+
+class JobSerializer(serializers.ModelSerializer):
+    audio_name = serializers.CharField(source="audio.original_name", read_only=True)
+    results = ResultSerializer(many=True, read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = Job
+        fields = ["id", "team", "created_by", "audio", "audio_name", "backend", "length_policy", "quality",
+                  "webhook_url", "created_at", "finished_at", "results"]
+
+
+class JobCreateSerializer(serializers.Serializer):
+    team = serializers.IntegerField(required=False, help_text=_("Defaults to the current team."))
+    audio = serializers.IntegerField()
+    videos = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=MAX_BATCH)
+    backend = serializers.ChoiceField(Job.Backend.choices, default=Job.Backend.AUTO)
+    length_policy = serializers.ChoiceField(Job.LengthPolicy.choices, default=Job.LengthPolicy.PINGPONG)
+    quality = serializers.ChoiceField(Job.Quality.choices, default=Job.Quality.STANDARD)
+    webhook_url = serializers.URLField(required=False, allow_blank=True, default="")
+
+
+class UploadCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    size = serializers.IntegerField(min_value=1)
+    team = serializers.IntegerField(required=False)
+
+
+class IdsSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+
+
+def _validated(serializer_class, data):
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise Invalid({"fields": serializer.errors})
+    return serializer.validated_data
+
+
+def _team(request, team_id=None):
+    if team_id is not None:
+        return get_team_for_user(request.user, team_id)
+    membership = current_membership(request)
+    if membership is None:
+        raise Refused("no_team")
+    return membership.team
+
+
+def _page(request, queryset, serializer_class):
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(queryset, request)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _refusals(view):
+    """Turns a Refused raised by a service into the API's error shape."""
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Refused as refused:
+            raise RefusedError(refused) from refused
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def _jobs_queryset(user):
+    return access.jobs_for_user(user).select_related("audio", "created_by").prefetch_related(
+        Prefetch("results", queryset=Result.objects.select_related("video").order_by("pk")))
+
+
+# --- Assets and uploads ------------------------------------------------------------------------
+
+@extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+    "file": {"type": "string", "format": "binary"}, "kind": {"type": "string", "enum": ["audio", "video"]}}}},
+    responses=AssetSerializer, methods=["POST"], operation_id="assets_upload")
+@extend_schema(methods=["GET"], responses=AssetSerializer(many=True), operation_id="assets_list")
+@api_view(["GET", "POST"])
+@parser_classes([MultiPartParser, JSONParser])
+@_refusals
+def assets(request):
+    """GET: the assets you can see. POST (multipart `file`, optional `kind`): upload one."""
+    if request.method == "GET":
+        queryset = access.assets_for_user(request.user)
+        if request.query_params.get("kind") in Asset.Kind.values:
+            queryset = queryset.filter(kind=request.query_params["kind"])
+        return _page(request, queryset, AssetSerializer)
+    uploaded = request.FILES.get("file")
+    if uploaded is None:
+        raise Refused("empty_file")
+    team = _team(request, request.data.get("team"))
+    kind = request.data.get("kind") or None
+    asset = services.ingest_file(team, request.user, uploaded.temporary_file_path(), uploaded.name, kind)
+    return Response(AssetSerializer(asset).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(responses=AssetSerializer)
+@api_view(["GET", "DELETE"])
+@_refusals
+def asset_detail(request, asset_id):
+    asset = access.get_asset_for_user(request.user, asset_id)
+    if request.method == "DELETE":
+        services.delete_asset(asset)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response(AssetSerializer(asset).data)
+
+
+@extend_schema(responses={(200, "application/octet-stream"): bytes})
+@api_view(["GET"])
+@permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
+def asset_file(request, asset_id):
+    asset = access.get_asset_for_user(request.user, asset_id)
+    content_type = "video/mp4" if asset.kind == Asset.Kind.VIDEO else "audio/mpeg"
+    return stream_file(request, asset.file, asset.original_name, content_type)
+
+
+def _upload_data(upload):
+    return {"id": str(upload.pk), "name": upload.original_name, "size": upload.size, "received": upload.received}
+
+
+@extend_schema(request=UploadCreateSerializer, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+@_refusals
+def uploads(request):
+    """Starts a resumable upload: then PUT its bytes in order with Content-Range, then POST complete/."""
+    data = _validated(UploadCreateSerializer, request.data)
+    if data["size"] > settings.MAX_UPLOAD_BYTES:
+        raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
+    team = _team(request, data.get("team"))
+    upload = Upload.objects.create(team=team, owner=request.user, original_name=data["name"], size=data["size"])
+    upload.part_path().parent.mkdir(parents=True, exist_ok=True)
+    upload.part_path().touch()
+    return Response(_upload_data(upload), status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request={"application/octet-stream": bytes}, responses=OpenApiTypes.OBJECT,
+               parameters=[OpenApiParameter("Content-Range", location="header", description="bytes START-END/TOTAL")])
+@api_view(["GET", "PUT", "DELETE"])
+@parser_classes([])
+@_refusals
+def upload_detail(request, upload_id):
+    """GET: how many bytes arrived (resume from there). PUT: the next chunk. DELETE: abandon it."""
+    upload = access.get_upload_for_user(request.user, upload_id)
+    if request.method == "GET":
+        return Response(_upload_data(upload))
+    if request.method == "DELETE":
+        upload.part_path().unlink(missing_ok=True)
+        upload.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    start = _content_range_start(request.headers.get("Content-Range", ""))
+    with open(upload.part_path(), "r+b") as part:
+        # One writer per upload at a time: a lock on the part file, not a database transaction held
+        # open while megabytes go to disk. A second PUT of the same upload is told to retry.
+        try:
+            fcntl.flock(part, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _offset_conflict(upload)
+        upload.refresh_from_db()
+        if start != upload.received:
+            return _offset_conflict(upload)
+        received = upload.received
+        part.truncate(received)  # Drop the tail of a chunk that broke off half-way.
+        part.seek(received)
+        while received < upload.size and (block := request.stream.read(1024 * 1024) if request.stream else b""):
+            part.write(block[: upload.size - received])
+            received += min(len(block), upload.size - received)
+        part.flush()
+        Upload.objects.filter(pk=upload.pk, received=upload.received).update(received=received)
+    upload.received = received
+    return Response(_upload_data(upload))
+
+
+def _offset_conflict(upload):
+    return Response({"error": {"code": "upload_offset", "message": message_for("upload_offset")},
+                     **_upload_data(upload)}, status=status.HTTP_409_CONFLICT)
+
+
+@extend_schema(request=None, responses=AssetSerializer)
+@api_view(["POST"])
+@_refusals
+def upload_complete(request, upload_id):
+    """Validates the uploaded bytes by content and turns them into an asset (or refuses, keeping nothing)."""
+    upload = access.get_upload_for_user(request.user, upload_id)
+    if upload.received != upload.size:
+        raise Refused("upload_incomplete")
+    part = upload.part_path()
+    try:
+        asset = services.ingest_file(upload.team, request.user, part, upload.original_name,
+                                     request.data.get("kind") or None)
+    finally:
+        part.unlink(missing_ok=True)
+        upload.delete()
+    return Response(AssetSerializer(asset).data, status=status.HTTP_201_CREATED)
+
+
+def _content_range_start(header):
+    try:
+        unit, spec = header.split(" ", 1)
+        return int(spec.split("-", 1)[0]) if unit == "bytes" else -1
+    except ValueError:
+        return 0 if not header else -1
+
+
+# --- Jobs --------------------------------------------------------------------------------------
+
+@extend_schema(request=JobCreateSerializer, responses=JobSerializer, methods=["POST"], operation_id="jobs_create",
+               parameters=[OpenApiParameter("Idempotency-Key", location="header", required=False)])
+@extend_schema(methods=["GET"], responses=JobSerializer(many=True), operation_id="jobs_list")
+@api_view(["GET", "POST"])
+@_refusals
+def jobs(request):
+    """GET: your jobs (a team admin sees the team's). POST: one audio with one or more videos."""
+    if request.method == "GET":
+        return _page(request, _jobs_queryset(request.user), JobSerializer)
+    data = _validated(JobCreateSerializer, request.data)
+    team = _team(request, data.get("team"))
+    visible = access.assets_for_user(request.user).filter(team=team)
+    audio = visible.filter(pk=data["audio"]).first()
+    videos_by_id = visible.in_bulk(data["videos"])
+    if audio is None or any(pk not in videos_by_id for pk in data["videos"]):
+        raise Invalid({"fields": {"assets": ["No such asset in this team."]}})
+    job, created = services.create_job(
+        request.user, team, audio, [videos_by_id[pk] for pk in data["videos"]], backend=data["backend"],
+        length_policy=data["length_policy"], quality=data["quality"],
+        idempotency_key=request.headers.get("Idempotency-Key", "")[:100], webhook_url=data["webhook_url"])
+    body = JobSerializer(_jobs_queryset(request.user).get(pk=job.pk)).data
+    if created and job.webhook_secret:
+        body["webhook_secret"] = job.webhook_secret  # Shown once: the receiver checks signatures with it.
+    return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@extend_schema(responses=JobSerializer)
+@api_view(["GET"])
+def job_detail(request, job_id):
+    return Response(JobSerializer(access.get_or_404(_jobs_queryset(request.user), job_id)).data)
+
+
+@extend_schema(request=None, responses=JobSerializer)
+@api_view(["POST"])
+def job_cancel(request, job_id):
+    job = access.get_job_for_user(request.user, job_id)
+    services.cancel_job(job)
+    return Response(JobSerializer(_jobs_queryset(request.user).get(pk=job.pk)).data)
+
+
+@extend_schema(parameters=[OpenApiParameter("after", int, description="Only events with a larger seq")],
+               responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def job_events(request, job_id):
+    """The job's log in order; pass ?after=SEQ to fetch what a client missed."""
+    job = access.get_job_for_user(request.user, job_id)
+    try:
+        after = max(0, int(request.query_params.get("after", 0)))
+    except ValueError:
+        after = 0
+    events = JobEvent.objects.filter(job=job, seq__gt=after).order_by("seq")[:1000]
+    return Response({"job": job.pk, "events": [event.as_message() for event in events]})
+
+
+# --- Results -----------------------------------------------------------------------------------
+
+@extend_schema(responses=ResultSerializer)
+@api_view(["GET", "DELETE"])
+def result_detail(request, result_id):
+    result = access.get_result_for_user(request.user, result_id)
+    if request.method == "DELETE":
+        services.delete_result(result)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response(ResultSerializer(result).data)
+
+
+@extend_schema(request=None, responses=ResultSerializer)
+@api_view(["POST"])
+def result_cancel(request, result_id):
+    result = access.get_result_for_user(request.user, result_id)
+    services.cancel_result(result)
+    result.refresh_from_db()
+    return Response(ResultSerializer(result).data)
+
+
+@extend_schema(responses={(200, "video/mp4"): bytes})
+@api_view(["GET"])
+@permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
+def result_download(request, result_id):
+    result = access.get_result_for_user(request.user, result_id)
+    if not result.output:
+        raise Http404
+    name = result.video.original_name.rsplit(".", 1)[0] + ".mp4"
+    return stream_file(request, result.output, name, "video/mp4", inline=request.query_params.get("download") != "1")
+
+
+@extend_schema(responses={(200, "image/jpeg"): bytes})
+@api_view(["GET"])
+@permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
+def result_thumbnail(request, result_id):
+    result = access.get_result_for_user(request.user, result_id)
+    if not result.thumbnail:
+        raise Http404
+    return stream_file(request, result.thumbnail, f"{result.pk}.jpg", "image/jpeg")
+
+
+@extend_schema(request=IdsSerializer, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def results_bulk_delete(request):
+    ids = _validated(IdsSerializer, request.data)["ids"]
+    results = list(access.results_for_user(request.user).filter(pk__in=ids).select_related("video"))
+    for result in results:
+        services.delete_result(result)
+    return Response({"deleted": sorted(r.pk for r in results)})
+
+
+@extend_schema(parameters=[OpenApiParameter("ids", str, description="Comma-separated result ids"),
+                           OpenApiParameter("job", int, description="Every finished result of a job")],
+               responses={(200, "application/zip"): bytes})
+@api_view(["GET"])
+def results_zip(request):
+    """A ZIP of the finished results picked by `ids` or `job`, streamed as it is built."""
+    queryset = access.results_for_user(request.user).filter(state=Result.State.SUCCEEDED).exclude(output="")
+    if request.query_params.get("job"):
+        queryset = queryset.filter(job_id=_int_or_none(request.query_params["job"]))
+        filename = f"heygem-job-{request.query_params['job']}.zip"
+    else:
+        ids = [_int_or_none(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
+        queryset = queryset.filter(pk__in=[pk for pk in ids if pk is not None])
+        filename = "heygem-videos.zip"
+    results = list(queryset.select_related("video").order_by("pk"))
+    if not results:
+        raise Http404
+    return zip_response(request, results, filename)
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def team_usage(request):
+    """Your current team's usage against its quota."""
+    return Response(services.usage(_team(request, request.query_params.get("team"))))
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,57 @@
+"""User-fixable errors of the web side, and the translated message for every error code.
+
+The engine's errors carry stable codes (inference.errors); the user sees the message mapped here,
+in their language, never the exception's text.
+"""
+
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
+
+MESSAGES = {
+    # From the engine.
+    "unsupported_media": _("This file is not a video or audio format we can read."),
+    "no_video_stream": _("This file has no video track. Choose a video of the person."),
+    "no_audio_stream": _("This file has no sound track. Choose an audio file with speech."),
+    "no_face": _("No face was found in the video. Use a video where the face is clearly visible."),
+    "input_too_long": _("The file is longer than this server allows (%(minutes)d minutes)."),
+    "input_too_large": _("The file or its picture size is larger than this server allows."),
+    "cancelled": _("The job was cancelled."),
+    "model_unavailable": _("The requested lip-sync model is not installed on this server."),
+    # From the web side.
+    "no_team": _("You are not in any team yet. Ask a team owner to add you."),
+    "empty_file": _("The file is empty."),
+    "file_too_large": _("The file is larger than this server allows (%(size)s)."),
+    "quota_storage": _("Your team's storage is full. Delete old videos or ask an admin for more space."),
+    "quota_jobs": _("Your team already runs as many jobs as it may at once. Wait for one to finish."),
+    "quota_minutes": _("This job would exceed your team's generated minutes for this month."),
+    "wrong_kind": _("This file is not the right kind here: a video is needed for the person, an audio for the voice."),
+    "asset_in_use": _("This file is used by a job that is still running."),
+    "upload_offset": _("This part of the upload does not continue where the file stopped. Resume from the reported size."),
+    "upload_incomplete": _("The upload is not complete yet."),
+    "low_disk": _("The server is almost out of disk space. New videos are paused until an admin frees some."),
+    "worker_lost": _("The worker processing this video stopped responding."),
+    "internal_error": _("Something went wrong on our side. The job id is %(job)s; an admin can look it up."),
+}
+
+
+class Refused(Exception):
+    """A request the user can fix; carries a stable code and a translated message."""
+
+    def __init__(self, code, **params):
+        self.code = code
+        self.params = params
+        super().__init__(code)
+
+    @property
+    def message(self):
+        return message_for(self.code, **self.params)
+
+
+def message_for(code, **params):
+    """The message for `code` in the active language. Numbers are formatted here, at render time,
+    so a message stored or raised under one language shows correctly in another."""
+    template = MESSAGES.get(code, MESSAGES["internal_error"])
+    values = {"job": "?", "minutes": 0, "size": ""} | params
+    if "limit_bytes" in params:
+        values["size"] = filesizeformat(params["limit_bytes"])
+    return str(template) % values

@@ -1,0 +1,184 @@
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Team
+
+
+def asset_path(asset, filename):
+    # The stored name is generated; the user's file name (any script, any length) is only displayed.
+    return f"teams/{asset.team_id}/uploads/{uuid.uuid4().hex}{PurePosixPath(filename).suffix}"
+
+
+def output_path(result, filename):
+    return f"teams/{result.job.team_id}/outputs/{result.job_id}/{result.pk}-{uuid.uuid4().hex[:8]}-{filename}"
+
+
+class Asset(models.Model):
+    """An uploaded audio or video, validated by its content (probed with PyAV)."""
+
+    class Kind(models.TextChoices):
+        AUDIO = "audio", _("Audio")
+        VIDEO = "video", _("Video")
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assets")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assets")
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    original_name = models.CharField(_("file name"), max_length=255)
+    file = models.FileField(upload_to=asset_path, max_length=255)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    duration_s = models.FloatField()
+    has_audio = models.BooleanField(default=False)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    rotation = models.PositiveSmallIntegerField(default=0)
+    video_codec = models.CharField(max_length=32, blank=True)
+    audio_codec = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        # Per uploader, not per team: an asset is visible to its owner (and the team's managers), so a
+        # teammate uploading the same bytes must get a copy they can see.
+        constraints = [models.UniqueConstraint(fields=["team", "owner", "sha256"], name="one_stored_copy_per_owner")]
+
+    def __str__(self):
+        return self.original_name
+
+
+class Job(models.Model):
+    """One audio and one or more videos (batch mode: one audio x N videos); one Result per video."""
+
+    class Backend(models.TextChoices):
+        AUTO = "auto", _("Automatic")
+        RETRIEVAL = "retrieval", _("Retrieval (uses the template's own speech)")
+        WARP = "warp", _("Warp")
+        WAV2LIP = "wav2lip", _("Wav2Lip (neural)")
+
+    class LengthPolicy(models.TextChoices):
+        PINGPONG = "pingpong", _("Play the video forwards and backwards")
+        LOOP = "loop", _("Loop the video")
+        CUT = "cut", _("Stop when the video ends")
+
+    class Quality(models.TextChoices):
+        STANDARD = "standard", _("Standard")
+        HIGH = "high", _("High")
+        SMALL = "small", _("Small file")
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    audio = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="audio_jobs")
+    backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.AUTO)
+    length_policy = models.CharField(max_length=10, choices=LengthPolicy.choices, default=LengthPolicy.PINGPONG)
+    quality = models.CharField(max_length=10, choices=Quality.choices, default=Quality.STANDARD)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_secret = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    next_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["created_by", "idempotency_key"], condition=~models.Q(idempotency_key=""),
+                                    name="one_job_per_idempotency_key"),
+        ]
+
+    def __str__(self):
+        return f"Job {self.pk}"
+
+    @property
+    def is_batch(self):
+        return self.results.count() > 1
+
+
+class Result(models.Model):
+    """The output of one video of a job; the unit a worker runs."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    ACTIVE = (State.QUEUED, State.RUNNING)
+    # States whose minutes count against the monthly quota (a failed or cancelled result is free).
+    BILLABLE = (State.QUEUED, State.RUNNING, State.SUCCEEDED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="results")
+    video = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="video_results")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    stage = models.CharField(max_length=40, blank=True)
+    frames_done = models.PositiveIntegerField(default=0)
+    frames_total = models.PositiveIntegerField(default=0)
+    minutes = models.FloatField(help_text=_("Minutes of output this result counts against the monthly quota."))
+    attempts = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    output = models.FileField(upload_to=output_path, max_length=255, blank=True)
+    thumbnail = models.FileField(upload_to=output_path, max_length=255, blank=True)
+    output_size = models.PositiveBigIntegerField(default=0)
+    thumbnail_size = models.PositiveBigIntegerField(default=0)
+    output_duration_s = models.FloatField(null=True, blank=True)
+    backend_used = models.CharField(max_length=20, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["job_id", "pk"]
+        indexes = [models.Index(fields=["state", "heartbeat_at"], name="result_state_heartbeat")]
+
+    def __str__(self):
+        return f"Result {self.pk} of job {self.job_id}"
+
+    @property
+    def is_active(self):
+        return self.state in self.ACTIVE
+
+
+class JobEvent(models.Model):
+    """The ordered log of a job: state changes, progress and log lines. The UI replays it by `seq`."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    result = models.ForeignKey(Result, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=40)
+    message = models.CharField(max_length=1000, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="one_event_per_job_and_seq")]
+
+    def as_message(self):
+        return {"seq": self.seq, "kind": self.kind, "result": self.result_id, "message": self.message,
+                "data": self.data, "time": self.created_at.isoformat()}
+
+
+class Upload(models.Model):
+    """A resumable upload in progress: the browser sends chunks, then completes it into an Asset."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="uploads")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    received = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def part_path(self):
+        return settings.UPLOAD_PARTS_DIR / f"{self.pk}.part"

@@ -1,0 +1,464 @@
+"""The only code that changes assets, jobs and results.
+
+Every state change is a conditional update (`filter(pk=..., state=...).update(...)`): zero rows
+updated means someone else got there first (a cancel, the reaper, a second worker) and the caller
+backs off. Every change writes a JobEvent, which the UI replays by `seq`, and is pushed to the
+job's WebSocket group after the transaction commits.
+"""
+
+import hashlib
+import logging
+import secrets
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone, translation
+
+import inference
+from accounts.models import Quota
+from jobs.errors import Refused, message_for
+from jobs.models import Asset, Job, JobEvent, Result, output_path
+
+log = logging.getLogger(__name__)
+
+# Encoder settings per quality choice: (x264 preset, CRF).
+QUALITY = {"standard": ("veryfast", 18), "high": ("medium", 16), "small": ("veryfast", 24)}
+# A result whose worker vanished is re-queued this many times in all before it fails.
+MAX_ATTEMPTS = 2
+
+
+class LocalFile(File):
+    """A file on local disk that FileSystemStorage may move into place instead of copying."""
+
+    def temporary_file_path(self):
+        return self.name
+
+
+def job_group(job_id):
+    return f"job-{job_id}"
+
+
+def user_group(user_id):
+    return f"user-{user_id}"
+
+
+def broadcast(group, message):
+    # Redis only carries notifications: when it is down the facts are still in the database and
+    # clients catch up by `seq`, so a failed push must not fail the change itself.
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, message)
+    except Exception:
+        log.warning("Could not push to %s", group, exc_info=True)
+
+
+def record_event(job_id, kind, message="", result_id=None, data=None):
+    """Appends one event to the job's log with the next `seq`, and pushes it after commit."""
+    with transaction.atomic():
+        # The UPDATE locks the job row until commit, so concurrent writers get distinct seqs.
+        Job.objects.filter(pk=job_id).update(next_seq=F("next_seq") + 1)
+        seq = Job.objects.filter(pk=job_id).values_list("next_seq", flat=True).get()
+        event = JobEvent.objects.create(job_id=job_id, result_id=result_id, seq=seq, kind=kind,
+                                        message=str(message), data=data or {})
+        transaction.on_commit(lambda: broadcast(job_group(job_id), {"type": "job.event", "event": event.as_message()}))
+    return event
+
+
+def _result_changed(result_id):
+    """Tells the owner's gallery that a result changed state."""
+    row = Result.objects.filter(pk=result_id).values("job_id", "job__created_by_id", "state", "progress").first()
+    if row:
+        message = {"type": "result.changed", "result": result_id, "job": row["job_id"], "state": row["state"],
+                   "progress": row["progress"]}
+        transaction.on_commit(lambda: broadcast(user_group(row["job__created_by_id"]), message))
+
+
+# --- Storage and quota -------------------------------------------------------------------------
+
+def storage_used(team_id):
+    """Bytes the team stores: uploads, outputs and thumbnails, from the database."""
+    uploads = Asset.objects.filter(team_id=team_id).aggregate(n=Sum("size"))["n"] or 0
+    outputs = Result.objects.filter(job__team_id=team_id).aggregate(
+        n=Sum(F("output_size") + F("thumbnail_size")))["n"] or 0
+    return uploads + outputs
+
+
+def minutes_used_this_month(team_id, now=None):
+    start = (now or timezone.now()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return Result.objects.filter(job__team_id=team_id, created_at__gte=start, state__in=Result.BILLABLE).aggregate(
+        n=Sum("minutes"))["n"] or 0.0
+
+
+def active_jobs(team_id):
+    return Job.objects.filter(team_id=team_id, results__state__in=Result.ACTIVE).distinct().count()
+
+
+def usage(team):
+    quota = team.quota
+    return {
+        "storage_bytes": storage_used(team.pk), "storage_limit": quota.storage_bytes,
+        "active_jobs": active_jobs(team.pk), "jobs_limit": quota.concurrent_jobs,
+        "minutes": minutes_used_this_month(team.pk), "minutes_limit": quota.monthly_minutes,
+    }
+
+
+# --- Assets ------------------------------------------------------------------------------------
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(partial(fh.read, 1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _safe_suffix(name):
+    suffix = Path(name).suffix.lower()
+    return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ""
+
+
+def ingest_file(team, owner, path, original_name, expected_kind=None):
+    """Validates a file on local disk by its content and stores it as an Asset of `team`.
+
+    The file at `path` is moved (local storage) or streamed (S3) into storage, or left in place when
+    refused. The same person uploading the same bytes again gets the stored Asset back. Raises Refused.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise Refused("empty_file")
+    _refuse_when_low_on_disk()
+    if size > settings.MAX_UPLOAD_BYTES:
+        raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
+    try:
+        info = inference.probe(str(path))
+    except inference.InferenceError as exc:
+        raise Refused(exc.code) from exc
+    if info.has_video:
+        kind = Asset.Kind.VIDEO
+    elif info.has_audio:
+        kind = Asset.Kind.AUDIO
+    else:
+        raise Refused("unsupported_media")
+    if expected_kind == Asset.Kind.VIDEO and kind != Asset.Kind.VIDEO:
+        raise Refused("no_video_stream")
+    if expected_kind == Asset.Kind.AUDIO and not info.has_audio:
+        raise Refused("no_audio_stream")
+    if not info.duration_s or info.duration_s <= 0:
+        raise Refused("unsupported_media")
+    if info.duration_s > settings.MAX_INPUT_SECONDS:
+        raise Refused("input_too_long", minutes=settings.MAX_INPUT_SECONDS // 60)
+    if kind == Asset.Kind.VIDEO and (info.width or 0) * (info.height or 0) > settings.MAX_VIDEO_PIXELS:
+        raise Refused("input_too_large")
+
+    digest = sha256_file(path)
+    existing = Asset.objects.filter(team=team, owner=owner, sha256=digest).first()
+    if existing:
+        return existing
+    asset = Asset(team=team, owner=owner, kind=kind, original_name=original_name[:255], size=size, sha256=digest,
+                  duration_s=info.duration_s, has_audio=info.has_audio, width=info.width, height=info.height,
+                  fps=info.fps, rotation=info.rotation or 0, video_codec=info.video_codec or "",
+                  audio_codec=info.audio_codec or "")
+    # Store first, then insert under the quota lock: no transaction stays open during file I/O.
+    with LocalFile(open(path, "rb"), name=str(path)) as content:
+        asset.file.save("upload" + _safe_suffix(original_name), content, save=False)
+    try:
+        with transaction.atomic():
+            quota = Quota.objects.select_for_update().get(team=team)
+            if storage_used(team.pk) + size > quota.storage_bytes:
+                raise Refused("quota_storage")
+            asset.save()
+    except IntegrityError:
+        # The same bytes arrived twice at once; keep the first copy.
+        asset.file.delete(save=False)
+        return Asset.objects.get(team=team, owner=owner, sha256=digest)
+    except Refused:
+        asset.file.delete(save=False)
+        raise
+    return asset
+
+
+def delete_asset(asset):
+    if Result.objects.filter(video=asset).exists() or Job.objects.filter(audio=asset).exists():
+        raise Refused("asset_in_use")
+    name = asset.file.name
+    asset.delete()
+    default_storage.delete(name)
+
+
+# --- Jobs --------------------------------------------------------------------------------------
+
+def create_job(user, team, audio, videos, *, backend="auto", length_policy="pingpong", quality="standard",
+               idempotency_key="", webhook_url=""):
+    """Creates a job with one result per video and queues them after commit.
+
+    Checks and reserves the team's quota under a lock on its Quota row. Returns (job, created);
+    a retried request with the same idempotency key returns the first job and created=False.
+    """
+    if idempotency_key:
+        existing = Job.objects.filter(created_by=user, idempotency_key=idempotency_key).first()
+        if existing:
+            return existing, False
+    if not audio.has_audio:
+        raise Refused("no_audio_stream")
+    _refuse_when_low_on_disk()
+    if not videos or any(video.kind != Asset.Kind.VIDEO for video in videos):
+        raise Refused("no_video_stream")
+    minutes = audio.duration_s / 60
+    try:
+        with transaction.atomic():
+            quota = Quota.objects.select_for_update().get(team=team)
+            if active_jobs(team.pk) >= quota.concurrent_jobs:
+                raise Refused("quota_jobs")
+            if minutes_used_this_month(team.pk) + minutes * len(videos) > quota.monthly_minutes:
+                raise Refused("quota_minutes")
+            if storage_used(team.pk) >= quota.storage_bytes:
+                raise Refused("quota_storage")
+            job = Job.objects.create(
+                team=team, created_by=user, audio=audio, backend=backend, length_policy=length_policy,
+                quality=quality, idempotency_key=idempotency_key, webhook_url=webhook_url,
+                webhook_secret=secrets.token_hex(32) if webhook_url else "")
+            results = [Result.objects.create(job=job, video=video, minutes=minutes) for video in videos]
+            record_event(job.pk, "job.created", f"{len(results)} video(s) queued",
+                         data={"results": [r.pk for r in results]})
+            for result in results:
+                _result_changed(result.pk)
+                transaction.on_commit(partial(enqueue_result, result.pk, audio.duration_s))
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        return Job.objects.get(created_by=user, idempotency_key=idempotency_key), False
+    return job, True
+
+
+def _refuse_when_low_on_disk():
+    # Refuse up front rather than fail half-way through writing an output.
+    from jobs.housekeeping import low_on_disk
+
+    if low_on_disk():
+        raise Refused("low_disk")
+
+
+def enqueue_result(result_id, audio_seconds):
+    from jobs.tasks import run_lipsync
+
+    # Generous: slow CPUs run several times slower than real time on long inputs.
+    time_limit_ms = int(max(15 * 60, audio_seconds * 30) * 1000)
+    run_lipsync.send_with_options(args=(result_id,), time_limit=time_limit_ms)
+
+
+def engine_config(job):
+    preset, crf = QUALITY[job.quality]
+    return inference.Config(backend=job.backend, length_policy=job.length_policy, preset=preset, crf=crf,
+                            max_duration_s=settings.MAX_INPUT_SECONDS, max_pixels=settings.MAX_VIDEO_PIXELS,
+                            max_bytes=settings.MAX_UPLOAD_BYTES,
+                            wav2lip_checkpoint=settings.WAV2LIP_CHECKPOINT or None,
+                            wav2lip_fp16=settings.WAV2LIP_FP16)
+
+
+# --- Result transitions ------------------------------------------------------------------------
+
+def claim_result(result_id):
+    """QUEUED -> RUNNING for one worker; None when it is not queued (cancelled, claimed, deleted)."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Result.objects.filter(pk=result_id, state=Result.State.QUEUED).update(
+            state=Result.State.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
+            progress=0.0, stage="starting", frames_done=0, frames_total=0)
+        if not claimed:
+            return None
+        result = Result.objects.select_related("job", "job__audio", "video").get(pk=result_id)
+        record_event(result.job_id, "result.running", f"Started {result.video.original_name}", result.pk,
+                     data={"attempt": result.attempts})
+        _result_changed(result.pk)
+    return result
+
+
+def _still_mine(result):
+    """The rows a worker may still change: its own claim (state RUNNING at the attempt it claimed).
+
+    A worker the reaper gave up on may still be alive and slow; once its result is re-queued and
+    claimed again, the old worker must not write progress, finish or fail the new attempt.
+    """
+    return Result.objects.filter(pk=result.pk, state=Result.State.RUNNING, attempts=result.attempts)
+
+
+def report_progress(result, stage, fraction, frames_done=0, frames_total=0, message=""):
+    """Records progress and a heartbeat. Returns False when the result is no longer this worker's."""
+    fraction = min(max(float(fraction), 0.0), 1.0)
+    with transaction.atomic():
+        updated = _still_mine(result).update(
+            progress=fraction, stage=stage[:40], frames_done=frames_done, frames_total=frames_total,
+            heartbeat_at=timezone.now())
+        if updated:
+            record_event(result.job_id, "result.progress", message, result.pk,
+                         data={"stage": stage, "progress": round(fraction, 4), "frames_done": frames_done,
+                               "frames_total": frames_total})
+    return bool(updated)
+
+
+def log_line(result, message, stage=""):
+    record_event(result.job_id, "result.log", message, result.pk, data={"stage": stage} if stage else None)
+
+
+def is_still_mine(result):
+    return _still_mine(result).exists()
+
+
+def finish_result(result, video_file, poster_file, report):
+    """RUNNING -> SUCCEEDED. The files are stored before the state changes, so a succeeded result
+    always has its output; if the result was cancelled meanwhile they are removed again."""
+    with LocalFile(open(video_file, "rb"), name=str(video_file)) as content:
+        output_name = default_storage.save(output_path(result, "video.mp4"), content)
+    thumbnail_name = ""
+    if poster_file:
+        with LocalFile(open(poster_file, "rb"), name=str(poster_file)) as content:
+            thumbnail_name = default_storage.save(output_path(result, "poster.jpg"), content)
+    with transaction.atomic():
+        updated = _still_mine(result).update(
+            state=Result.State.SUCCEEDED, progress=1.0, stage="done", finished_at=timezone.now(),
+            heartbeat_at=timezone.now(), output=output_name, thumbnail=thumbnail_name,
+            output_size=default_storage.size(output_name),
+            thumbnail_size=default_storage.size(thumbnail_name) if thumbnail_name else 0,
+            output_duration_s=report.output_duration_s, backend_used=report.backend,
+            timings={k: round(v, 3) for k, v in report.seconds.items()})
+        if updated:
+            record_event(result.job_id, "result.succeeded",
+                         f"Finished with the {report.backend} engine ({report.backend_reason})", result.pk,
+                         data={"duration_s": report.output_duration_s, "face_coverage": report.face_coverage,
+                               "backend": report.backend})
+            _result_changed(result.pk)
+            _job_maybe_finished(result.job_id)
+    if not updated:
+        for name in (output_name, thumbnail_name):
+            if name:
+                default_storage.delete(name)
+    return bool(updated)
+
+
+def fail_result(result_id, code, *, attempt=None):
+    """QUEUED/RUNNING -> FAILED with a user-safe code (translated when shown). A worker passes the
+    `attempt` it claimed, so it can only fail its own claim (see _still_mine)."""
+    with translation.override("en"):
+        message = message_for(code, job=Result.objects.filter(pk=result_id).values_list("job_id", flat=True).first())
+    rows = Result.objects.filter(pk=result_id, state__in=Result.ACTIVE)
+    if attempt is not None:
+        rows = rows.filter(state=Result.State.RUNNING, attempts=attempt)
+    with transaction.atomic():
+        updated = rows.update(
+            state=Result.State.FAILED, finished_at=timezone.now(), error_code=code, error_message=message[:500])
+        if updated:
+            job_id = Result.objects.values_list("job_id", flat=True).get(pk=result_id)
+            record_event(job_id, "result.failed", message, result_id, data={"code": code})
+            _result_changed(result_id)
+            _job_maybe_finished(job_id)
+    return bool(updated)
+
+
+def cancel_result(result):
+    """Stops a queued result at once and a running one within seconds (its worker polls the state)."""
+    with transaction.atomic():
+        updated = Result.objects.filter(pk=result.pk, state__in=Result.ACTIVE).update(
+            state=Result.State.CANCELLED, finished_at=timezone.now(), error_code="cancelled")
+        if updated:
+            record_event(result.job_id, "result.cancelled", "Cancelled", result.pk)
+            _result_changed(result.pk)
+            _job_maybe_finished(result.job_id)
+    return bool(updated)
+
+
+def retry_result(result):
+    """FAILED/CANCELLED -> QUEUED again (an admin action); the attempt counter starts over."""
+    with transaction.atomic():
+        updated = Result.objects.filter(pk=result.pk, state__in=(Result.State.FAILED, Result.State.CANCELLED)).update(
+            state=Result.State.QUEUED, progress=0.0, stage="", error_code="", error_message="", attempts=0,
+            started_at=None, finished_at=None, heartbeat_at=None)
+        if updated:
+            Job.objects.filter(pk=result.job_id).update(finished_at=None)
+            record_event(result.job_id, "result.requeued", "Queued again by an administrator", result.pk)
+            _result_changed(result.pk)
+            transaction.on_commit(partial(enqueue_result, result.pk, result.job.audio.duration_s))
+    return bool(updated)
+
+
+def cancel_job(job):
+    return sum(cancel_result(result) for result in job.results.filter(state__in=Result.ACTIVE))
+
+
+def delete_result(result):
+    """Removes one result (output, thumbnail, row), cancelling it first if it is still active."""
+    cancel_result(result)
+    names = [name for name in (result.output.name, result.thumbnail.name) if name]
+    job_id = result.job_id
+    with transaction.atomic():
+        record_event(job_id, "result.deleted", f"Deleted the video for {result.video.original_name}")
+        Result.objects.filter(pk=result.pk).delete()
+    for name in names:
+        default_storage.delete(name)
+
+
+def _job_maybe_finished(job_id):
+    """When the last active result of a job ends: mark the job finished once and send its webhook."""
+    if Result.objects.filter(job_id=job_id, state__in=Result.ACTIVE).exists():
+        return
+    if not Job.objects.filter(pk=job_id, finished_at__isnull=True).update(finished_at=timezone.now()):
+        return
+    counts = {state: 0 for state in Result.State.values}
+    for state in Result.objects.filter(job_id=job_id).values_list("state", flat=True):
+        counts[state] += 1
+    record_event(job_id, "job.finished", "All videos are done", data=counts)
+    if Job.objects.filter(pk=job_id).exclude(webhook_url="").exists():
+        from jobs.tasks import deliver_webhook
+
+        transaction.on_commit(lambda: deliver_webhook.send(job_id))
+
+
+# --- The reaper --------------------------------------------------------------------------------
+
+def reap_stale_results(now=None):
+    """Results whose worker stopped reporting are re-queued once, then failed with worker_lost.
+
+    Returns (requeued, failed) counts. Safe to run from several processes: each change is conditional.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS)
+    requeued = failed = 0
+    for result in Result.objects.filter(state=Result.State.RUNNING, heartbeat_at__lt=cutoff).select_related("job__audio"):
+        if result.attempts < MAX_ATTEMPTS:
+            with transaction.atomic():
+                moved = Result.objects.filter(pk=result.pk, state=Result.State.RUNNING,
+                                              heartbeat_at__lt=cutoff).update(
+                    state=Result.State.QUEUED, progress=0.0, stage="", heartbeat_at=None)
+                if moved:
+                    record_event(result.job_id, "result.requeued", "The worker stopped responding; queued again",
+                                 result.pk)
+                    _result_changed(result.pk)
+                    transaction.on_commit(partial(enqueue_result, result.pk, result.job.audio.duration_s))
+                    requeued += 1
+        elif fail_result(result.pk, "worker_lost"):
+            failed += 1
+    return requeued, failed
+
+
+def resend_orphaned_queued(older_than_seconds=60):
+    """Re-sends queued results whose queue message is gone (Redis flushed or lost).
+
+    Only when the worker queue holds no message at all, so a normal backlog is never duplicated;
+    a duplicate would be harmless anyway, since claiming is conditional.
+    """
+    from heygem_site.broker import broker
+
+    if broker.client.hlen(f"{settings.DRAMATIQ_NAMESPACE}:gpu.msgs"):
+        return 0
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    orphans = Result.objects.filter(state=Result.State.QUEUED, created_at__lt=cutoff).select_related("job__audio")
+    for result in orphans:
+        enqueue_result(result.pk, result.job.audio.duration_s)
+    return len(orphans)

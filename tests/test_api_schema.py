@@ -1,0 +1,22 @@
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_openapi_schema_describes_every_endpoint(client_for, personas):
+    response = client_for(personas.member).get(reverse("api-schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    paths = schema["paths"]
+    for path in ["/api/v1/assets/", "/api/v1/uploads/{upload_id}/", "/api/v1/jobs/", "/api/v1/jobs/{job_id}/events/",
+                 "/api/v1/results/zip/", "/api/v1/results/bulk-delete/", "/api/v1/me/"]:
+        assert path in paths, path
+    assert schema["components"]["securitySchemes"]["apiToken"] == {
+        "type": "http", "scheme": "bearer", "description": "A token from the API tokens page."}
+
+
+def test_the_api_docs_page_works_offline(client_for, personas):
+    page = client_for(personas.member).get(reverse("api-docs")).content.decode()
+    assert "swagger-ui" in page
+    assert "cdn" not in page.lower() and "/static/drf_spectacular_sidecar/" in page
