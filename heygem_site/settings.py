@@ -199,6 +199,9 @@ MAX_VIDEO_PIXELS = env_int("HEYGEM_MAX_VIDEO_PIXELS", 3840 * 2160, minimum=1)
 WAV2LIP_CHECKPOINT = env_str("HEYGEM_WAV2LIP_CHECKPOINT", "").strip()
 # Half-precision autocast for that engine on a CUDA worker (ignored on CPU).
 WAV2LIP_FP16 = env_bool("HEYGEM_WAV2LIP_FP16", False)
+# A local wav2vec2-family model directory (save_pretrained layout) whose features drive the retrieval
+# engine's acoustic matching instead of log-mels. Never fetched from the Hub.
+WAV2VEC2_MODEL = env_str("HEYGEM_WAV2VEC2_MODEL", "").strip()
 
 # Retention, site defaults (a team's quota may override each): finished outputs and unused uploads
 # are deleted after this many days; a user's videos beyond this many GB go oldest first (0: no cap).

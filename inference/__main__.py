@@ -45,7 +45,11 @@ def main(argv=None) -> int:
     gen.add_argument("--crf", type=int, default=18)
     gen.add_argument("--device", default="auto")
     gen.add_argument("--threads", type=int, default=0)
-    gen.add_argument("--wav2lip-checkpoint", default=None)
+    gen.add_argument("--wav2lip-checkpoint", default=None, help="a Wav2Lip checkpoint file on this disk")
+    gen.add_argument("--fp16", action="store_true", help="half-precision Wav2Lip on a CUDA device")
+    gen.add_argument("--batch-size", type=int, default=32, help="frames per render batch (Wav2Lip: the upper bound)")
+    gen.add_argument("--wav2vec2-model", default=None,
+                     help="local wav2vec2 model directory: its features drive retrieval's acoustic matching")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     pr = sub.add_parser("probe", help="print a media file's properties as JSON")
     pr.add_argument("file")
@@ -62,7 +66,10 @@ def main(argv=None) -> int:
             crf=args.crf,
             device=args.device,
             threads=args.threads,
+            batch_size=args.batch_size,
             wav2lip_checkpoint=args.wav2lip_checkpoint,
+            wav2lip_fp16=args.fp16,
+            wav2vec2_model=args.wav2vec2_model,
         )
         init_runtime(config.threads, config.device)
         bar = None if args.quiet else _Bar()

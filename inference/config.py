@@ -40,6 +40,9 @@ class Config:
     # Unpickle a checkpoint the safe (weights_only) loader refuses. Only for files an operator vouches for: a full
     # unpickle runs whatever code the file carries.
     wav2lip_trusted: bool = False
+    # Retrieval (issue 4): a local wav2vec2-family model directory (``save_pretrained`` layout). When set, its
+    # features replace the log-mels in retrieval's acoustic terms; nothing is downloaded.
+    wav2vec2_model: str | None = None
     # Per-frame mouth choices and targets are added to the report when True (benchmarks use them).
     debug: bool = False
 
@@ -99,6 +102,7 @@ class Report:
     template_speech_s: float = 0.0
     length_policy: str = "pingpong"  # as applied (ping-pong falls back to loop for templates over 24 GiB raw)
     frames_kept_own_mouth: int = 0  # retrieval: frames where no chosen mouth lined up, so the base's was kept
+    acoustic_features: str = ""  # retrieval: "log-mel" or "wav2vec2" (what its acoustic terms compared)
     device: str = "cpu"
     # wav2lip on CUDA: the generator's GPU memory in bytes ({"allocated", "peak", "free", "total"}); None on CPU
     # and for the other backends.

@@ -172,6 +172,16 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
                                    trusted=config.wav2lip_trusted)
         seconds["model"] = time.monotonic() - t
 
+    features = None
+    if config.wav2vec2_model and not neural and config.backend != "warp":
+        from .backends import wav2vec2
+
+        t = time.monotonic()
+        progress("probe", 0.5, "Loading the audio feature model", force=True)
+        # Loaded before any media work, like the checkpoint: a bad directory fails the job in seconds.
+        features = wav2vec2.get_features(config.wav2vec2_model, device)
+        seconds["model"] = time.monotonic() - t
+
     t = time.monotonic()
     progress("audio", 0.0, "Listening to the audio", force=True)
     samples = media.load_audio(audio)
@@ -227,6 +237,12 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
             plan = {"mels": w2l_audio.mel_windows(w2l_audio.melspectrogram(samples), fps_f, n_out),
                     "runner": runner}
         else:
+            if backend == "retrieval" and features is not None:
+                from .backends.wav2vec2 import per_frame
+
+                progress("select", 0.55, "Comparing voices with the audio feature model", force=True)
+                drive["acoustic"] = per_frame(features, samples, n_out, fps_f)
+                tpl["acoustic"] = per_frame(features, template_samples, n_tpl, fps_f)
             plan = _plan(backend, track, tpl, drive, bases, device, progress)
         seconds["select"] = time.monotonic() - t
 
@@ -262,6 +278,7 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
         height=height,
         template_speech_s=round(speech_s, 2),
         frames_kept_own_mouth=misfits,
+        acoustic_features=("wav2vec2" if "acoustic" in drive else "log-mel") if backend == "retrieval" else "",
         length_policy=policy,
         device=device,
         gpu_memory=(runner.memory() or None) if runner is not None else None,
@@ -375,11 +392,13 @@ def _plan(backend, track, tpl, drive, bases, device, progress) -> dict:
                                 model.open_aperture, model.width_median, model.width_spread)
         return {"targets": targets, "sources": None}
     match = retrieval.voice_match(drive["profile"], tpl["profile"])
-    acoustic = retrieval.acoustic_aperture(drive["mel"], tpl["mel"], ap, valid, device) if match > 0 else None
+    # wav2vec2 features when the operator configured a model (already context-aware), else the log-mels.
+    d_ac, t_ac = (drive["acoustic"], tpl["acoustic"]) if "acoustic" in drive else (drive["mel"], tpl["mel"])
+    acoustic = retrieval.acoustic_aperture(d_ac, t_ac, ap, valid, device) if match > 0 else None
     targets = retrieval.predict_targets(model, drive["vad"], drive["shares"], acoustic,
                                         retrieval.MAX_ACOUSTIC_BLEND * match)
     progress("select", 0.6, "Choosing template frames", force=True)
-    sources = retrieval.select_frames(model, targets, ap, wd, valid, drive["mel"], tpl["mel"], track["pose"],
+    sources = retrieval.select_frames(model, targets, ap, wd, valid, d_ac, t_ac, track["pose"],
                                       track["pose"][bases], device,
                                       should_cancel=lambda: progress("select", 0.8, "Choosing template frames")
                                       or False)

@@ -159,7 +159,8 @@ def select_frames(model: PersonModel, targets, aperture, width, valid, drive_mel
     """Viterbi over template frames. Returns int64 ``(T,)``: the template frame index chosen per output frame.
 
     ``targets`` (T, 2) from ``predict_targets``; ``aperture``, ``width``, ``valid`` (N,) for the template;
-    ``drive_mel`` (T, D) and ``template_mel`` (N, D) per-utterance normalised log-mels. ``pose`` (N, 2) head
+    ``drive_mel`` (T, D) and ``template_mel`` (N, D) per-utterance normalised acoustic features (log-mels, or
+    wav2vec2 features when configured). ``pose`` (N, 2) head
     pose of each template frame and ``base_pose`` (T, 2) that of the base frame each output frame is pasted on:
     a mouth taken from a differently turned head would not fit, so pose distance is priced. O(T * N) time: with
     free continuation j -> j+1 and one price for any jump, the best predecessor of a jump is the previous step's

@@ -260,7 +260,8 @@ def engine_config(job):
                             max_duration_s=settings.MAX_INPUT_SECONDS, max_pixels=settings.MAX_VIDEO_PIXELS,
                             max_bytes=settings.MAX_UPLOAD_BYTES,
                             wav2lip_checkpoint=settings.WAV2LIP_CHECKPOINT or None,
-                            wav2lip_fp16=settings.WAV2LIP_FP16)
+                            wav2lip_fp16=settings.WAV2LIP_FP16,
+                            wav2vec2_model=settings.WAV2VEC2_MODEL or None)
 
 
 # --- Result transitions ------------------------------------------------------------------------

@@ -84,3 +84,14 @@ def test_a_checkpoint_that_is_not_a_model_fails_the_result_with_its_code(persona
     result = run(job.results.get())
     assert (result.state, result.error_code) == ("failed", "model_unavailable")
     assert "Google" not in result.error_message
+
+
+def test_a_wav2vec2_setting_without_a_model_fails_a_retrieval_job_as_model_unavailable(personas, tmp_path, settings,
+                                                                                     short_face):
+    (tmp_path / "w2v").mkdir()  # an operator's typo: the directory exists but holds no model
+    settings.WAV2LIP_CHECKPOINT = ""
+    settings.WAV2VEC2_MODEL = str(tmp_path / "w2v")
+    job = job_for(personas, tmp_path, short_face, backend="retrieval")
+    result = run(job.results.get())
+    assert (result.state, result.error_code) == ("failed", "model_unavailable")
+    assert "w2v" not in result.error_message and not result.output

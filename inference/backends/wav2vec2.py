@@ -11,6 +11,7 @@ reach the network (a missing optional file would otherwise trigger a Hub request
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -104,3 +105,31 @@ class Wav2Vec2Features:
         for d in range(feats.shape[1]):
             out[:, d] = np.interp(at, times, feats[:, d])
         return out
+
+
+_lock = threading.Lock()
+_cache: dict = {}
+
+
+def get_features(model_dir, device: str = "cpu") -> Wav2Vec2Features:
+    """A ``Wav2Vec2Features`` kept once per worker process, keyed by the directory's identity (real path and
+    config.json's modification time) and the device, so a replaced model is picked up on the next job."""
+    path = os.path.join(os.fspath(model_dir or ""), "config.json")
+    try:
+        key = (os.path.realpath(path), os.stat(path).st_mtime_ns, str(device))
+    except OSError:
+        key = None  # Wav2Vec2Features raises the readable ModelUnavailable
+    with _lock:
+        features = _cache.get(key) if key else None
+        if features is None:
+            features = Wav2Vec2Features(model_dir, device)
+            _cache.clear()
+            _cache[key] = features
+        return features
+
+
+def per_frame(features: Wav2Vec2Features, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+    """Features for ``n_frames`` video frames, normalised per utterance (zero mean, unit variance per dimension)
+    as retrieval's log-mels are, so the acoustic cost keeps its scale whichever features feed it."""
+    out = features(samples, n_frames, fps)
+    return ((out - out.mean(0)) / (out.std(0) + 1e-5)).astype(np.float32)

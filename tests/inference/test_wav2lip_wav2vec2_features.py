@@ -69,3 +69,43 @@ def test_a_directory_with_a_broken_model_is_unavailable(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "wav2vec2"}')
     with pytest.raises(ModelUnavailable, match="not a loadable"):
         Wav2Vec2Features(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def real_template():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "shared" / "media" / "video" / "woman_glasses_524sq_25fps.mp4"
+    if not path.exists():
+        pytest.skip("shared media missing")
+    return str(path)
+
+
+@pytest.mark.slow
+def test_retrieval_matches_sounds_on_wav2vec2_features_when_configured(tmp_path, mk, model_dir, real_template):
+    import inference
+
+    drive = mk.write_audio(tmp_path / "d.wav", mk.read_pcm(mk.media("speech_radio_16k_stereo_8s.wav"), 3.0))
+    runs = {}
+    for name, model in (("mel", None), ("w2v", str(model_dir))):
+        config = inference.Config(backend="retrieval", preset="ultrafast", debug=True, wav2vec2_model=model)
+        runs[name] = inference.generate(real_template, drive, tmp_path / f"{name}.mp4", config)
+    mel, w2v = runs["mel"], runs["w2v"]
+    assert (mel.acoustic_features, w2v.acoustic_features) == ("log-mel", "wav2vec2")
+    assert "acoustic" not in mel.debug["drive"]
+    assert w2v.debug["drive"]["acoustic"].shape == (w2v.frames_out, 32)
+    assert w2v.debug["template"]["acoustic"].shape == (w2v.template_frames, 32)
+    assert "model" in w2v.seconds
+    # The features really steer the choice of template frames (same audio, same template, other features).
+    assert (mel.debug["sources"] != w2v.debug["sources"]).mean() > 0.05
+
+
+def test_a_bad_wav2vec2_directory_fails_before_any_media_work(tmp_path, speech_wav, face_clip):
+    import inference
+
+    stages = []
+    with pytest.raises(ModelUnavailable):
+        inference.generate(face_clip, speech_wav, tmp_path / "out.mp4",
+                           inference.Config(backend="retrieval", wav2vec2_model=str(tmp_path / "nothing")),
+                           on_progress=lambda stage, f, m: stages.append(stage))
+    assert set(stages) == {"probe"} and not list(tmp_path.glob("out*"))
