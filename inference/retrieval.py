@@ -29,7 +29,7 @@ POSE_WEIGHT = 0.3  # tuned on the shared clips: stronger pose matching starved s
 PAUSE_FRAMES = 6  # pauses shorter than this (0.24 s at 25 fps) keep the mouth moving instead of closing it
 BRIDGE = 0.7
 LEAD_FRAMES = 1
-MAX_ACOUSTIC_BLEND = 0.4  # share of the acoustic (same-voice) aperture guess in the target at a perfect match
+MAX_ACOUSTIC_BLEND = 1.0  # share of the acoustic (same-voice) aperture guess in the target at a perfect match
 POSE_SCALE = 0.04  # a nose-to-eyes offset change of 4 % of the interocular distance costs as much as 1 shape unit
 POSE_LIMIT = 2.5  # in POSE_SCALE units
 CLOSURE_WEIGHT = 3.0
@@ -82,10 +82,12 @@ def person_model(aperture, width, valid, vad, shares) -> PersonModel:
                        class_w.astype(np.float32), counts)
 
 
-def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "cpu", k: int = 8) -> np.ndarray:
+def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "cpu", k: int | None = None) -> np.ndarray:
     """Speaker-dependent aperture guess per driving frame, float32 ``(T,)``: the mean aperture of the ``k``
-    template frames whose sound (log-mel over +-2 frames) is nearest. Good for the template's own voice, blind
-    for others (engine-findings.md), so it is only blended in when the voices match (``voice_match``)."""
+    template frames whose sound (acoustic features over +-2 frames) is nearest. Good for the template's own voice
+    (on the shared clips' held-out speech it alone correlates about +0.45 with the real mouth), blind for others
+    (engine-findings.md), so it is only blended in when the voices match (``voice_match``). ``k`` defaults to
+    about one neighbour per second of template (4..16): short templates have few good neighbours to average."""
     import torch
 
     def context(m):
@@ -94,6 +96,8 @@ def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "c
 
     dist = torch.cdist(context(drive_mel), context(template_mel))
     dist[:, torch.from_numpy(~valid).to(device)] = float("inf")
+    if k is None:
+        k = int(np.clip(valid.sum() // 25, 4, 16))
     k = max(1, min(k, int(valid.sum())))
     idx = torch.topk(dist, k, dim=1, largest=False).indices.cpu().numpy()
     return aperture[idx].mean(1).astype(np.float32)
@@ -101,11 +105,11 @@ def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "c
 
 def voice_match(drive_profile: np.ndarray, template_profile: np.ndarray) -> float:
     """0..1: how alike the two recordings' average spectra are (1: same voice and microphone, as when the
-    template's own speech drives it; 0: clearly another voice or channel). A coarse heuristic: on the shared
-    clips a recording against its own held-out part differs by 0.35-0.55 (rms, log units), other speakers by
-    0.5-1.8, so only close matches get weight."""
+    template's own speech drives it; 0: clearly another voice or channel). A coarse heuristic measured on the
+    shared clips (rms distance of the log-mel profiles): a recording against its own held-out part 0.44-0.65
+    (one clip 1.5), other speakers against the templates 0.66-2.0. Full weight up to 0.6, none from 0.72."""
     dist = float(np.sqrt(np.mean((drive_profile - template_profile) ** 2)))
-    return float(np.clip((0.75 - dist) / 0.35, 0.0, 1.0))
+    return float(np.clip((0.72 - dist) / 0.12, 0.0, 1.0))
 
 
 def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, acoustic=None,
@@ -135,8 +139,6 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
     if len(ap) >= 3:
         ap = np.convolve(np.pad(ap, 1, mode="edge"), kernel, mode="valid")
         wd = np.convolve(np.pad(wd, 1, mode="edge"), kernel, mode="valid")
-    if acoustic is not None and acoustic_weight > 0:
-        ap = np.where(silent, ap, (1 - acoustic_weight) * ap + acoustic_weight * acoustic)
     closure = (shares[:, CLOSED] >= 0.5) | silent
     ap[closure] = np.minimum(ap[closure], model.closed_aperture)
     # Lips move ahead of the sound they make: show each shape LEAD_FRAMES early (measured on the shared clips:
@@ -144,6 +146,12 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
     if LEAD_FRAMES and len(ap) > LEAD_FRAMES:
         ap = np.concatenate([ap[LEAD_FRAMES:], np.repeat(ap[-1:], LEAD_FRAMES)])
         wd = np.concatenate([wd[LEAD_FRAMES:], np.repeat(wd[-1:], LEAD_FRAMES)])
+        silent = np.concatenate([silent[LEAD_FRAMES:], np.repeat(silent[-1:], LEAD_FRAMES)])
+    if acoustic is not None and acoustic_weight > 0:
+        # Blended after the lead: the acoustic guess comes from real frames whose mouths already led their
+        # sound, so shifting it again put it a frame early (measured: -0.02..-0.08 correlation). Silence stays
+        # closed whatever the voice.
+        ap = np.where(silent, ap, (1 - acoustic_weight) * ap + acoustic_weight * acoustic)
     return np.stack([ap, wd], 1).astype(np.float32)
 
 
