@@ -116,6 +116,22 @@ def test_a_short_pause_between_words_does_not_shut_the_mouth_but_a_long_one_does
     assert targets[30 - lead] <= model.closed_aperture + 1e-6  # inside the 15-frame silence
 
 
+def test_a_matching_voice_takes_the_acoustic_guess_in_speech_but_silence_stays_closed():
+    model = _model()
+    open_class = N_CLASSES - 1
+    classes = [open_class] * 12 + [SIL] * 15 + [open_class] * 12
+    vad = np.array([0.0 if c == SIL else 1.0 for c in classes], np.float32)
+    guess = np.linspace(0.02, 0.2, len(classes)).astype(np.float32)  # distinct per frame: a shift would show
+    targets = retrieval.predict_targets(model, vad, _shares(classes), guess, 1.0)[:, 0]
+    speech = vad > 0
+    speech[12 - retrieval.LEAD_FRAMES : 12] = False  # the lead moves the silence's start earlier
+    np.testing.assert_allclose(targets[speech], guess[speech], rtol=1e-6)
+    assert (targets[15:25] <= model.closed_aperture + 1e-6).all()
+    half = retrieval.predict_targets(model, vad, _shares(classes), guess, 0.5)[:, 0]
+    phones = retrieval.predict_targets(model, vad, _shares(classes))[:, 0]
+    np.testing.assert_allclose(half[speech], 0.5 * (phones[speech] + guess[speech]), rtol=1e-5)
+
+
 def test_voice_match_and_acoustic_guess():
     rng = np.random.default_rng(0)
     profile = rng.normal(0, 1, 26).astype(np.float32)
