@@ -97,13 +97,20 @@ def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "c
         p = np.pad(m, ((2, 2), (0, 0)), mode="edge")
         return torch.from_numpy(np.concatenate([p[i : i + len(m)] for i in range(5)], 1)).to(device)
 
-    dist = torch.cdist(context(drive_mel), context(template_mel))
-    dist[:, torch.from_numpy(~valid).to(device)] = float("inf")
     if k is None:
         k = int(np.clip(valid.sum() // 25, 4, 16))
     k = max(1, min(k, int(valid.sum())))
-    idx = torch.topk(dist, k, dim=1, largest=False).indices.cpu().numpy()
-    return aperture[idx].mean(1).astype(np.float32)
+    drive, template = context(drive_mel), context(template_mel)
+    invalid = torch.from_numpy(~valid).to(device)
+    out = np.empty(len(drive_mel), dtype=np.float32)
+    # In slices of driving frames: the whole (T, N) distance matrix of a 10-minute audio against a long
+    # template would take gigabytes, and memory must not grow with the audio's length.
+    for t0 in range(0, len(drive_mel), 512):
+        dist = torch.cdist(drive[t0 : t0 + 512], template)
+        dist[:, invalid] = float("inf")
+        idx = torch.topk(dist, k, dim=1, largest=False).indices.cpu().numpy()
+        out[t0 : t0 + len(idx)] = aperture[idx].mean(1)
+    return out
 
 
 def voice_match(drive_profile: np.ndarray, template_profile: np.ndarray) -> float:
