@@ -137,7 +137,23 @@ def test_voice_match_and_acoustic_guess():
     profile = rng.normal(0, 1, 26).astype(np.float32)
     assert retrieval.voice_match(profile, profile) == 1.0
     assert retrieval.voice_match(profile, profile + 2.0 * rng.normal(0, 1, 26)) == 0.0
-    mel = rng.normal(0, 1, (50, 26)).astype(np.float32)
-    aperture = np.linspace(0, 0.1, 50).astype(np.float32)
-    guess = retrieval.acoustic_aperture(mel[10:20], mel, aperture, np.ones(50, bool), k=1)
-    assert np.allclose(guess, aperture[10:20])
+
+
+@pytest.mark.parametrize("dims", [26, 100])  # 100 x 5 context dims > 400 frames: the dual form
+def test_the_same_voice_guess_learns_sound_to_mouth_from_the_template(dims):
+    rng = np.random.default_rng(0)
+    # Paired data: the mouth opens with band 3 of the sound. Frames without a face carry nonsense apertures.
+    template = rng.normal(0, 1, (400, dims)).astype(np.float32)
+    aperture = (0.08 + 0.03 * template[:, 3] + rng.normal(0, 0.005, 400)).astype(np.float32)
+    valid = rng.random(400) > 0.1
+    aperture[~valid] = 5.0
+    drive = rng.normal(0, 1, (3000, dims)).astype(np.float32)  # longer than one slice of driving frames
+    truth = 0.08 + 0.03 * drive[:, 3]
+    guess = retrieval.acoustic_aperture(drive, template, aperture, valid)
+    assert guess.shape == (3000,) and guess.dtype == np.float32
+    assert np.corrcoef(guess, truth)[0, 1] > 0.8
+    # Never outside the person's own measured range (valid frames only).
+    assert guess.min() >= aperture[valid].min() - 1e-6 and guess.max() <= aperture[valid].max() + 1e-6
+    # Slicing the driving side changes nothing.
+    np.testing.assert_allclose(guess[2500:2600], retrieval.acoustic_aperture(drive[2498:2602], template, aperture,
+                                                                             valid)[2:-2], rtol=1e-5)
