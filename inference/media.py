@@ -182,7 +182,9 @@ def load_audio(path, rate: int = ANALYSIS_RATE) -> np.ndarray:
             chunks.append(out.to_ndarray().reshape(-1).copy())
     if not chunks:
         raise NoAudioStream(f"{path}: no decodable audio")
-    return np.clip(np.concatenate(chunks), -1.0, 1.0).astype(np.float32)
+    samples = np.concatenate(chunks)
+    del chunks
+    return np.clip(samples, -1.0, 1.0, out=samples)  # in place: a 10-minute track is 38 MB a copy
 
 
 class VideoWriter:

@@ -16,7 +16,7 @@ import numpy as np
 from . import media, speech
 from .config import Config, Report
 from .errors import Cancelled, ModelUnavailable, NoAudioStream, NoFace
-from .runtime import current_device
+from .runtime import current_device, release_memory
 
 MIN_FACE_COVERAGE = 0.1  # below this share of template frames with a face, the template has "no face"
 FRAME_CACHE_BYTES = 24 * 1024**3  # raw template frames kept on disk for ping-pong, at most
@@ -195,6 +195,7 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
     if not neural:
         drive = speech.analyse(samples, n_out, fps_f, device, phones=wants_phones,
                                on_progress=lambda f: progress("audio", 0.5 * f, "Recognising speech sounds"))
+    release_memory()
     seconds["audio"] = time.monotonic() - t
 
     t = time.monotonic()
@@ -244,6 +245,7 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
                 drive["acoustic"] = per_frame(features, samples, n_out, fps_f)
                 tpl["acoustic"] = per_frame(features, template_samples, n_tpl, fps_f)
             plan = _plan(backend, track, tpl, drive, bases, device, progress)
+        release_memory()  # before the render's frame buffers and encoder arrive
         seconds["select"] = time.monotonic() - t
 
         t = time.monotonic()
@@ -394,9 +396,9 @@ def _plan(backend, track, tpl, drive, bases, device, progress) -> dict:
     match = retrieval.voice_match(drive["profile"], tpl["profile"])
     # wav2vec2 features when the operator configured a model (already context-aware), else the log-mels.
     d_ac, t_ac = (drive["acoustic"], tpl["acoustic"]) if "acoustic" in drive else (drive["mel"], tpl["mel"])
-    acoustic = retrieval.acoustic_aperture(d_ac, t_ac, ap, valid, device) if match > 0 else None
-    targets = retrieval.predict_targets(model, drive["vad"], drive["shares"], acoustic,
-                                        retrieval.MAX_ACOUSTIC_BLEND * match)
+    blend = retrieval.acoustic_blend(match)
+    acoustic = retrieval.acoustic_aperture(d_ac, t_ac, ap, valid, device) if blend > 0 else None
+    targets = retrieval.predict_targets(model, drive["vad"], drive["shares"], acoustic, blend)
     progress("select", 0.6, "Choosing template frames", force=True)
     sources = retrieval.select_frames(model, targets, ap, wd, valid, d_ac, t_ac, track["pose"],
                                       track["pose"][bases], device,

@@ -33,6 +33,9 @@ BRIDGE = 0.7
 # (d' open vowels vs P B M 1.15 vs 1.99): a one-frame lead misses a third of a short bilabial closure.
 LEAD_FRAMES = 0
 MAX_ACOUSTIC_BLEND = 1.0  # share of the acoustic (same-voice) aperture guess in the target at a perfect match
+# ...and whatever the voice: the guess transfers partly across speakers, and voice_match misses the template's
+# own voice behind another microphone or codec (measured on the shared clips through the product's AAC path).
+MIN_ACOUSTIC_BLEND = 0.4
 POSE_SCALE = 0.04  # a nose-to-eyes offset change of 4 % of the interocular distance costs as much as 1 shape unit
 POSE_LIMIT = 2.5  # in POSE_SCALE units
 CLOSURE_WEIGHT = 3.0
@@ -125,6 +128,11 @@ def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "c
         z = (context(drive_mel, t0, t0 + 2048) - mean) / scale
         out[t0 : t0 + len(z)] = (z @ w + y_mean).clamp(lo, hi).float().cpu().numpy()
     return out
+
+
+def acoustic_blend(match: float) -> float:
+    """Share of the same-voice aperture guess in the target, from ``voice_match``."""
+    return MIN_ACOUSTIC_BLEND + (MAX_ACOUSTIC_BLEND - MIN_ACOUSTIC_BLEND) * match
 
 
 def voice_match(drive_profile: np.ndarray, template_profile: np.ndarray) -> float:

@@ -28,3 +28,16 @@ def current_device(requested: str = "auto", threads: int = 0) -> str:
     if _state["device"] is None or (requested != "auto" and requested != _state["device"]):
         return init_runtime(threads, requested)
     return _state["device"]
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc's malloc_trim). Audio analysis frees many small blocks
+    that otherwise stay in the process's heap, so a long job's render stage would peak that much higher than
+    a short one's. A no-op where the C library has no malloc_trim."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
