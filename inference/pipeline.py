@@ -199,11 +199,13 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
     seconds["audio"] = time.monotonic() - t
 
     t = time.monotonic()
-    # Ping-pong plays the template backwards once the audio outlasts it: only then keep every frame on disk.
-    # (The estimate errs toward caching: a wrong "no" would need a backwards decode.)
+    # Ping-pong plays the template backwards once the audio outlasts it: only then keep every frame on disk
+    # (writing 3 MB a frame at 1080p costs as much as tracking the face). The container's frame count decides
+    # here; should it have been too high, the frames are decoded once more into the cache after tracking.
     policy = config.length_policy
-    reverse = policy == "pingpong" and n_out > 0.9 * expected - 2
-    if reverse and expected * frame_bytes > FRAME_CACHE_BYTES:
+    declared = vinfo.frame_count or expected
+    reverse = policy == "pingpong" and n_out > declared
+    if reverse and declared * frame_bytes > FRAME_CACHE_BYTES:
         # A template too large to keep on disk cannot be played backwards; restarting it is the fallback.
         policy, reverse = "loop", False
     cache = FrameCache(frame_bytes, store=reverse)
@@ -214,6 +216,14 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
         valid = track["valid"]
         if n_tpl == 0 or valid.mean() < MIN_FACE_COVERAGE:
             raise NoFace(f"face in {int(valid.sum())} of {n_tpl} frames")
+        if policy == "pingpong" and n_out > n_tpl and not reverse:
+            cache.close()
+            if n_tpl * frame_bytes > FRAME_CACHE_BYTES:
+                policy = "loop"
+            else:
+                cache, reverse = FrameCache(frame_bytes), True
+                for frame in media.iter_video_frames(vinfo):
+                    cache.append(frame)
         seconds["track"] = time.monotonic() - t
 
         t = time.monotonic()

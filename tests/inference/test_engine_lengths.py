@@ -73,3 +73,24 @@ def test_a_template_too_big_to_keep_on_disk_loops_instead_of_failing(tmp_path, m
                                 inference.Config(**FAST))
     assert report.length_policy == "loop"
     assert shown_frames(mk, tmp_path / "out.mp4") == list(range(25)) * 2 + list(range(5))
+
+
+def test_a_container_that_overstates_its_frame_count_still_plays_back_and_forth(tmp_path, mk, numbered_clip,
+                                                                               monkeypatch):
+    # Frames are kept on disk for the backwards part only when the declared count says the audio outlasts the
+    # template; a container that claims more frames than it holds must still get a correct ping-pong.
+    from inference import media
+
+    real_probe = media.probe
+
+    def overstating(path):
+        info = real_probe(path)
+        if str(path) == str(numbered_clip):
+            info.frame_count = 40
+        return info
+
+    monkeypatch.setattr(media, "probe", overstating)
+    report = inference.generate(numbered_clip, driving(mk, tmp_path, 1.2), tmp_path / "out.mp4",
+                                inference.Config(**FAST))
+    assert report.frames_out == 30 and report.template_frames == 25
+    assert shown_frames(mk, tmp_path / "out.mp4") == list(range(25)) + list(range(23, 18, -1))
