@@ -192,9 +192,14 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
     template_samples = media.load_audio(video) if vinfo.has_audio and not neural else None
     wants_phones = config.backend != "warp"
     drive = None
+    background = None
     if not neural:
-        drive = speech.analyse(samples, n_out, fps_f, device, phones=wants_phones,
-                               on_progress=lambda f: progress("audio", 0.5 * f, "Recognising speech sounds"))
+        drive = speech.analyse(samples, n_out, fps_f, device, phones=False)
+        if wants_phones:
+            from .phones import BackgroundPhones
+
+            # The phones of both recordings are decoded in a child process while the face is tracked.
+            background = BackgroundPhones([samples] + ([template_samples] if template_samples is not None else []))
     release_memory()
     seconds["audio"] = time.monotonic() - t
 
@@ -228,11 +233,17 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
 
         t = time.monotonic()
         progress("select", 0.0, "Choosing mouth shapes", force=True)
+        decoded = None
+        if background is not None:
+            decoded = background.result(on_wait=lambda: progress("select", 0.0, "Recognising speech sounds"))
+        if decoded is not None:
+            drive["phones"] = decoded[0]
+            drive["shares"] = speech.class_shares(decoded[0], n_out, fps_f)
         tpl = None
         speech_s = 0.0
         if template_samples is not None:
-            tpl = speech.analyse(template_samples, n_tpl, fps_f, device, phones=wants_phones,
-                                 on_progress=lambda f: progress("select", 0.5 * f, "Learning the speaker's mouth"))
+            tpl = speech.analyse(template_samples, n_tpl, fps_f, device,
+                                 phones=decoded[1] if decoded is not None else False)
             speech_s = float(((tpl["vad"] >= 0.5) & valid).sum() / fps_f)
         backend, reason = choose_backend(config, speech_s, template_samples is not None)
         if backend == "retrieval" and tpl is None:
@@ -266,6 +277,8 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
         seconds["render"] = time.monotonic() - t
     finally:
         cache.close()
+        if background is not None:
+            background.close()  # a failed or cancelled run must not leave the child decoding
         mouths.close()
 
     t = time.monotonic()

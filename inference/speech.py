@@ -56,8 +56,10 @@ def decode_phones(samples: np.ndarray, on_progress=None) -> list[tuple[str, floa
         allphone=os.path.join(model, "en-us", "en-us-phone.lm.bin"),
         lm=None,
         dict=None,
-        beam=1e-20,
-        pbeam=1e-20,
+        # Narrower beams than pocketsphinx's all-phone defaults: 28 % faster, and the viseme class of 97 % of
+        # video frames unchanged (measured on 30 s of the shared speech clips).
+        beam=1e-10,
+        pbeam=1e-10,
         lw=2.0,
         bestpath=False,
         loglevel="FATAL",
@@ -173,13 +175,16 @@ def _hz_to_mel(hz: float) -> float:
     return 2595.0 * np.log10(1.0 + hz / 700.0)
 
 
-def analyse(samples: np.ndarray, n_frames: int, fps: float, device: str = "cpu", phones: bool = True,
+def analyse(samples: np.ndarray, n_frames: int, fps: float, device: str = "cpu", phones: bool | list = True,
             on_progress=None) -> dict:
     """Everything per frame the backends need: ``vad``, ``shares`` (or None), ``mel``, ``loud``, ``centroid``,
-    and the utterance's ``profile``."""
+    and the utterance's ``profile``. ``phones``: True decodes them here, False skips them, a list is phones
+    already decoded (``phones.BackgroundPhones``)."""
     out = {"vad": voice_activity(samples, n_frames, fps, on_progress=(lambda f: on_progress(0.0)) if on_progress
                                  else None)}
     out["mel"], out["loud"], out["centroid"], out["profile"] = acoustic_features(samples, n_frames, fps, device)
-    out["phones"] = decode_phones(samples, on_progress) if phones else None
-    out["shares"] = class_shares(out["phones"], n_frames, fps) if phones else None
+    if phones is True:
+        phones = decode_phones(samples, on_progress)
+    out["phones"] = None if phones is False else phones
+    out["shares"] = None if phones is False else class_shares(phones, n_frames, fps)
     return out

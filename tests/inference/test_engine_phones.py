@@ -1,0 +1,45 @@
+"""Phones decoded in a child process while the face is tracked: same phones, a fallback, nothing left behind."""
+import os
+
+import numpy as np
+import pytest
+
+from inference import phones, speech
+
+
+@pytest.fixture(scope="module")
+def clips(mk):
+    return [mk.read_pcm(mk.media("speech_radio_16k_stereo_8s.wav"), 3.0),
+            mk.read_pcm(mk.media("speech_16k_mono_10s.wav"), 2.0)]
+
+
+def test_the_child_decodes_the_same_phones_as_the_process_itself(clips):
+    background = phones.BackgroundPhones(clips)
+    assert background.proc is not None
+    decoded = background.result()
+    assert background.proc.returncode == 0  # the child did the work, not the fallback
+    assert decoded == [speech.decode_phones(c) for c in clips]
+    assert any(p not in ("SIL", "+SPN+", "+NSN+") for p, _, _ in decoded[0])
+    assert not os.path.exists(background.folder.name)
+
+
+def test_a_child_that_cannot_start_falls_back_to_decoding_here(clips, monkeypatch):
+    monkeypatch.setattr(phones.sys, "executable", "/nonexistent/python")
+    background = phones.BackgroundPhones(clips[:1])
+    assert background.proc is None
+    assert background.result() == [speech.decode_phones(clips[0])]
+
+
+def test_waiting_reports_and_a_cancel_stops_the_child(clips):
+    long_clip = np.tile(clips[0], 40)  # 2 minutes: the child is still busy when we give up
+    background = phones.BackgroundPhones([long_clip])
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        raise KeyboardInterrupt  # what progress() raising Cancelled looks like from here
+
+    with pytest.raises(KeyboardInterrupt):
+        background.result(on_wait=cancel)
+    assert calls and background.proc.poll() is not None
+    assert not os.path.exists(background.folder.name)
