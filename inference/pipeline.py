@@ -311,7 +311,7 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
     )
     if config.debug:
         report.debug = {"sources": plan.get("sources"), "targets": plan.get("targets"), "bases": bases,
-                        "voice_match": plan.get("voice_match"),
+                        "voice_match": plan.get("voice_match"), "familiarity": plan.get("familiarity"),
                         "aperture": track["aperture"], "valid": valid, "drive": drive, "template": tpl}
     return report
 
@@ -419,7 +419,8 @@ def _plan(backend, track, tpl, drive, bases, device, progress) -> dict:
     match = retrieval.voice_match(drive["profile"], tpl["profile"])
     # wav2vec2 features when the operator configured a model (already context-aware), else the log-mels.
     d_ac, t_ac = (drive["acoustic"], tpl["acoustic"]) if "acoustic" in drive else (drive["mel"], tpl["mel"])
-    blend = retrieval.acoustic_blend(match)
+    familiar = retrieval.familiarity(drive["mel"], tpl["mel"], drive["vad"], tpl["vad"])
+    blend = retrieval.acoustic_blend(match, familiar)
     acoustic = retrieval.acoustic_aperture(d_ac, t_ac, ap, valid, device) if blend > 0 else None
     targets = retrieval.predict_targets(model, drive["vad"], drive["shares"], acoustic, blend)
     progress("select", 0.6, "Choosing template frames", force=True)
@@ -427,7 +428,7 @@ def _plan(backend, track, tpl, drive, bases, device, progress) -> dict:
                                       track["pose"][bases], device,
                                       should_cancel=lambda: progress("select", 0.8, "Choosing template frames")
                                       or False)
-    return {"targets": targets, "sources": sources, "voice_match": match}
+    return {"targets": targets, "sources": sources, "voice_match": match, "familiarity": familiar}
 
 
 def _in_order(vinfo, bases):

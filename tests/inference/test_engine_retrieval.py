@@ -157,3 +157,26 @@ def test_the_same_voice_guess_learns_sound_to_mouth_from_the_template(dims):
     # Slicing the driving side changes nothing.
     np.testing.assert_allclose(guess[2500:2600], retrieval.acoustic_aperture(drive[2498:2602], template, aperture,
                                                                              valid)[2:-2], rtol=1e-5)
+
+
+def test_familiarity_tells_sounds_the_template_spans_from_sounds_it_never_made():
+    rng = np.random.default_rng(0)
+    # The template's sounds live on a few directions of the 26 bands; "familiar" audio on the same ones,
+    # "foreign" audio on others.
+    own = rng.normal(0, 1, (4, 26))
+    other = rng.normal(0, 1, (4, 26))
+
+    def speech(directions, n):
+        return (rng.normal(0, 1, (n, len(directions))) @ directions + 0.05 * rng.normal(0, 1, (n, 26))).astype(
+            np.float32)
+
+    template, vad = speech(own, 300), np.ones(300, np.float32)
+    assert retrieval.familiarity(speech(own, 200), template, np.ones(200), vad) == 1.0
+    assert retrieval.familiarity(speech(other, 200), template, np.ones(200), vad) == 0.0
+    # Only speech frames count: silence (VAD below 0.5) is ignored on both sides.
+    mixed = np.concatenate([speech(own, 200), speech(other, 200)])
+    assert retrieval.familiarity(mixed, template, np.r_[np.ones(200), np.zeros(200)], vad) == 1.0
+    assert retrieval.familiarity(speech(own, 200), template, np.zeros(200), vad) == 0.0
+    assert retrieval.acoustic_blend(0.0, 1.0) == retrieval.MIN_ACOUSTIC_BLEND
+    assert retrieval.acoustic_blend(1.0, 0.0) == retrieval.MAX_ACOUSTIC_BLEND
+    assert retrieval.acoustic_blend(0.0, 0.0) == 0.0
