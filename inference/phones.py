@@ -2,16 +2,18 @@
 
 pocketsphinx holds the GIL while it decodes (measured: a pure-Python thread kept 7 % of its speed beside it),
 so a thread cannot overlap it with tracking, while a process can: tracking leaves part of the second core
-idle. Run as ``python -m inference.phones CLIP.npy ...``: prints one JSON list of ``[phone, start_s, end_s]``
-per clip. A child that cannot start or fails costs nothing but time: the caller decodes in process instead.
+idle. Run as ``python -m inference.phones``: reads clips as consecutive ``.npy`` arrays on stdin (nothing is
+written to disk, so a killed worker leaves nothing behind) and prints one JSON list of ``[phone, start_s,
+end_s]`` per clip. A child that cannot start or fails costs nothing but time: the caller decodes in process.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
-import tempfile
+import threading
 
 import numpy as np
 
@@ -23,22 +25,38 @@ class BackgroundPhones:
 
     def __init__(self, clips: list[np.ndarray]):
         self.clips = clips
-        self.folder = tempfile.TemporaryDirectory(prefix="heygem-phones-")
-        paths = []
-        for i, clip in enumerate(clips):
-            paths.append(os.path.join(self.folder.name, f"{i}.npy"))
-            np.save(paths[-1], clip)
+        self.sender = None
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "inference.phones", *paths], stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, cwd=os.path.dirname(os.path.dirname(__file__)))
+            self.proc = subprocess.Popen([sys.executable, "-m", "inference.phones"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         except OSError:
             self.proc = None
+            return
+        # Sent from a thread: the pipe takes the audio only as fast as the child starts up and reads it.
+        self.sender = threading.Thread(target=self._send, name="phones-send", daemon=True)
+        self.sender.start()
+
+    def _send(self):
+        pipe, self.proc.stdin = self.proc.stdin, None  # closed here, at the end: communicate() must not touch it
+        try:
+            with pipe:
+                for clip in self.clips:
+                    data = io.BytesIO()  # np.save writes arrays to real files with tofile(), which needs a position
+                    np.save(data, np.ascontiguousarray(clip, dtype=np.float32))
+                    pipe.write(data.getbuffer())
+        except (OSError, ValueError):
+            pass  # the child died or was stopped; result() falls back
 
     def result(self, on_wait=None) -> list[list[tuple[str, float, float]]]:
         """The phones of each clip. ``on_wait()`` is called twice a second while the child still decodes (the
         pipeline's progress, which also raises ``Cancelled``)."""
         try:
             if self.proc is not None:
+                while self.sender.is_alive():
+                    self.sender.join(0.5)
+                    if self.sender.is_alive() and on_wait is not None:
+                        on_wait()
                 while True:
                     try:
                         # communicate(), not wait(): the child's output can outgrow the pipe's buffer.
@@ -56,16 +74,21 @@ class BackgroundPhones:
         return [decode_phones(clip) for clip in self.clips]
 
     def close(self) -> None:
-        """Stops the child if it still runs (a cancelled job) and removes the clips."""
+        """Stops the child if it still runs (a cancelled job)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self.folder.cleanup()
+        if self.sender is not None:
+            self.sender.join()
 
 
-def main(paths: list[str]) -> None:
-    json.dump([decode_phones(np.load(path)) for path in paths], sys.stdout)
+def main() -> None:
+    data = io.BytesIO(sys.stdin.buffer.read())  # np.load needs a seekable file; a pipe is not
+    clips = []
+    while data.tell() < len(data.getbuffer()):
+        clips.append(np.load(data))
+    json.dump([decode_phones(clip) for clip in clips], sys.stdout)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
