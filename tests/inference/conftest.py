@@ -33,6 +33,12 @@ def media(name: str) -> str:
     pytest.skip(f"shared test media missing: {name}")
 
 
+@pytest.fixture(scope="session")
+def real_template():
+    """A real 4.9 s talking-head clip with the speaker's own speech: enough for the retrieval backend."""
+    return media("woman_glasses_524sq_25fps.mp4")
+
+
 def read_rgb(path: str, count: int, size: int | None = None, start: int = 0) -> list[np.ndarray]:
     """The first ``count`` frames (after ``start``) of a real video as RGB uint8, optionally resized square."""
     import av

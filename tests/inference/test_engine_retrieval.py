@@ -46,16 +46,6 @@ def test_selection_follows_targets_in_runs_and_skips_faceless_frames():
     assert (np.diff(path) == 1).mean() > 0.8  # mostly consecutive frames, few jumps
 
 
-@pytest.fixture(scope="module")
-def real_template():
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[3] / "shared" / "media" / "video" / "woman_glasses_524sq_25fps.mp4"
-    if not path.exists():
-        pytest.skip("shared media missing")
-    return str(path)
-
-
 def _apertures(path):
     from inference.face import FaceTracker, mouth_shape
     from inference.media import iter_video_frames, video_geometry

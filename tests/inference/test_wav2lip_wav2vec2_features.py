@@ -71,16 +71,6 @@ def test_a_directory_with_a_broken_model_is_unavailable(tmp_path):
         Wav2Vec2Features(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def real_template():
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[3] / "shared" / "media" / "video" / "woman_glasses_524sq_25fps.mp4"
-    if not path.exists():
-        pytest.skip("shared media missing")
-    return str(path)
-
-
 @pytest.mark.slow
 def test_retrieval_matches_sounds_on_wav2vec2_features_when_configured(tmp_path, mk, model_dir, real_template):
     import inference
