@@ -191,16 +191,12 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
     fps_f = float(fps)
     template_samples = media.load_audio(video) if vinfo.has_audio and not neural else None
     wants_phones = config.backend != "warp"
-    drive = None
     background = None
-    if not neural:
-        drive = speech.analyse(samples, n_out, fps_f, device, phones=False)
-        if wants_phones:
-            from .phones import BackgroundPhones
+    if not neural and wants_phones:
+        from .phones import BackgroundPhones
 
-            # The phones of both recordings are decoded in a child process while the face is tracked.
-            background = BackgroundPhones([samples] + ([template_samples] if template_samples is not None else []))
-    release_memory()
+        # The phones of both recordings are decoded in a child process while the face is tracked.
+        background = BackgroundPhones([samples] + ([template_samples] if template_samples is not None else []))
     seconds["audio"] = time.monotonic() - t
 
     t = time.monotonic()
@@ -236,9 +232,10 @@ def _generate(video, audio, output, partial, config, progress, seconds) -> Repor
         decoded = None
         if background is not None:
             decoded = background.result(on_wait=lambda: progress("select", 0.0, "Recognising speech sounds"))
-        if decoded is not None:
-            drive["phones"] = decoded[0]
-            drive["shares"] = speech.class_shares(decoded[0], n_out, fps_f)
+        drive = None
+        if not neural:
+            drive = speech.analyse(samples, n_out, fps_f, device, phones=decoded[0] if decoded is not None else False)
+        release_memory()
         tpl = None
         speech_s = 0.0
         if template_samples is not None:

@@ -100,17 +100,14 @@ def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "c
     (acoustic features over +-2 frames) to the inner-lip aperture is fitted on the template's own frames and
     applied to the driving audio. On the shared clips' held-out own speech it correlates +0.53 with the real
     mouth (nearest-sound averaging: +0.45; the phone table: +0.24), even on a clip whose two halves sound
-    unalike. Across speakers it transfers only partly (engine-findings.md), so it is blended in by voice match.
+    unalike. Across speakers it transfers only partly (engine-findings.md), so ``acoustic_blend`` decides its share.
     ``ridge`` (in units of standardised features) suits templates of a few seconds to minutes: it matters less
     as the template grows.
     """
     import torch
 
     def context(m, start=0, stop=None):
-        """Rows start..stop of the +-2-frame context of ``m``, as float64 on the device."""
-        stop = len(m) if stop is None else min(stop, len(m))
-        p = np.pad(m, ((2, 2), (0, 0)), mode="edge")[start : stop + 4]
-        return torch.from_numpy(np.concatenate([p[i : i + stop - start] for i in range(5)], 1)).to(device).double()
+        return torch.from_numpy(_context(m, start, stop)).to(device).double()
 
     x = context(template_mel)[torch.from_numpy(valid).to(device)]
     y = torch.from_numpy(aperture[valid].astype(np.float64)).to(device)
@@ -133,6 +130,14 @@ def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "c
     return out
 
 
+def _context(features: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Rows ``start..stop`` of the +-2-frame context of per-frame ``features`` (T, D): (rows, 5 * D), edges
+    repeated."""
+    stop = len(features) if stop is None else min(stop, len(features))
+    p = np.pad(features, ((2, 2), (0, 0)), mode="edge")[start : stop + 4]
+    return np.concatenate([p[i : i + stop - start] for i in range(5)], 1)
+
+
 def acoustic_blend(match: float, familiar: float) -> float:
     """Share of the same-voice aperture guess in the target, from ``voice_match`` and ``familiarity``."""
     return max(MAX_ACOUSTIC_BLEND * match, MIN_ACOUSTIC_BLEND * familiar)
@@ -146,12 +151,7 @@ def familiarity(drive_mel, template_mel, drive_vad, template_vad, components: in
     is about 1.2-1.75 for a recording's own held-out speech, 0.8-2.4 for other real English voices and 2.0-3.7
     for espeak-ng Mandarin on the shared clips (measured with the template's audio through AAC).
     """
-    def speech_context(mel, vad):
-        p = np.pad(mel, ((2, 2), (0, 0)), mode="edge")
-        ctx = np.concatenate([p[i : i + len(mel)] for i in range(5)], 1)
-        return ctx[vad >= 0.5]
-
-    x, z = speech_context(template_mel, template_vad), speech_context(drive_mel, drive_vad)
+    x, z = _context(template_mel)[template_vad >= 0.5], _context(drive_mel)[drive_vad >= 0.5]
     if len(x) <= components or len(z) == 0:
         return 0.0
     mean, scale = x.mean(0), x.std(0) + 1e-6
