@@ -118,7 +118,7 @@ def track_template(vinfo, width, height, fps, cache, mouths, progress) -> Track:
             cache.append(frame)
             found = tracker.track(frame, width, height)
             if found:
-                box = mouth_crop_box(found[1], width, height)
+                box = mouth_crop_box(found[0], width, height)
                 mouths.put(i, crop_rgb(frame, width, height, box), box[:2])
             raw.append(found[0] if found else nan)
             smooth.append(found[1] if found else nan)
