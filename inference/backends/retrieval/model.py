@@ -42,6 +42,9 @@ FAMILIAR_RATIO = (1.6, 2.0)  # familiarity 1 at or below the first residual rati
 POSE_SCALE = 0.04  # a nose-to-eyes offset change of 4 % of the interocular distance costs as much as 1 shape unit
 POSE_LIMIT = 2.5  # in POSE_SCALE units
 CLOSURE_WEIGHT = 3.0
+# Inner-lip gap (interocular distances) of lips that touch, as FaceMesh measures it (real closed mouths: about
+# 0.003-0.01): the closed level of a person whose template never closes its mouth.
+LIPS_TOGETHER = 0.01
 RIDGE = 100.0  # regularisation of the same-voice aperture regression (acoustic_aperture)
 
 
@@ -69,7 +72,7 @@ def person_model(aperture, width, valid, vad, shares) -> PersonModel:
     quiet = valid & ((vad < 0.3) | (cls == CLOSED))
     ap_valid = aperture[valid]
     # Closed: the person's own closed lips (P B M must reach them); rest: how they hold their mouth in pauses.
-    closed = float(np.percentile(ap_valid, 5))
+    closed = min(float(np.percentile(ap_valid, 5)), LIPS_TOGETHER)
     if quiet.sum() >= 5:
         rest = float(np.median(aperture[quiet]))
         closed_w = float(np.median(width[quiet]))
@@ -219,7 +222,24 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
         # sound, so shifting it again put it a frame early (measured: -0.02..-0.08 correlation).
         ap = np.where(silent, ap, (1 - acoustic_weight) * ap + acoustic_weight * acoustic)
     ap = _span_range(ap, ~silent, model)
-    return np.stack([_constrain(ap, silent, shares[:, CLOSED] >= 0.5, model), wd], 1).astype(np.float32)
+    ap = _limit_speed(_constrain(ap, silent, shares[:, CLOSED] >= 0.5, model), model)
+    return np.stack([ap, wd], 1).astype(np.float32)
+
+
+MAX_STEP = 0.35  # of the person's closed-to-open range per frame at 25 fps: real lips take 2-3 frames to close
+
+
+def _limit_speed(ap: np.ndarray, model: PersonModel, fps: float = 25.0) -> np.ndarray:
+    """Ramps into and out of every dip: no frame step larger than MAX_STEP of the range, and each closure
+    still reaches its level (the two passes only lower values, so minima stay where they are). A mouth that
+    snaps shut in one frame reads as a jump, not as speech."""
+    step = MAX_STEP * (model.open_aperture - model.closed_aperture) * 25.0 / fps
+    out = ap.astype(np.float32).copy()
+    for t in range(1, len(out)):
+        out[t] = min(out[t], out[t - 1] + step)
+    for t in range(len(out) - 2, -1, -1):
+        out[t] = min(out[t], out[t + 1] + step)
+    return out
 
 
 SPAN_GAIN = (1.0, 2.0)  # how far speech targets may be stretched to span the person's range
@@ -362,7 +382,7 @@ def shape_model(track) -> PersonModel:
     open levels from the aperture's percentiles, the generic phonetic prior for every class."""
     valid = track.valid
     ap, wd = np.nan_to_num(track.aperture)[valid], np.nan_to_num(track.width)[valid]
-    closed = float(np.percentile(ap, 10))
+    closed = min(float(np.percentile(ap, 5)), LIPS_TOGETHER)
     open_ = max(float(np.percentile(ap, 95)), closed + 0.06)
     wmed = float(np.median(wd))
     spread = max(float(np.std(wd)), 0.02)

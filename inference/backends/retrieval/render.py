@@ -127,4 +127,35 @@ class MouthRenderer:
             alpha = torch.from_numpy(shade).to(self.device)[..., None] * min(0.8, opened / max(0.08 * d, 1.0))
             dark = torch.tensor([45.0, 20.0, 22.0], device=self.device)
             out = out * (1 - alpha) + dark * alpha
+        if gap > 1.0 and target * d < 0.5 * gap:
+            out = self._seal(out, s, shift, delta, mx, half, d, closing=min(1.0, (gap - target * d) / gap))
         return out.cpu().numpy()
+
+    def _seal(self, out, s, shift, delta, mx, half, d, closing):
+        """Lips squeezed together still show the source's dark gap as a line, which reads as a mouth left ajar:
+        cover what is left of the gap with the lips' own colour (sampled from the moved lower lip) and keep
+        only a faint seam."""
+        import cv2
+
+        torch = self.torch
+        h, w = out.shape[:2]
+        lip = s[list(INNER_LIPS)].astype(np.float32) + [0.0, shift]
+        lip[11:, 1] += delta * np.clip(1 - ((lip[11:, 0] - mx) / half) ** 2, 0, 1)
+        gap = np.zeros((h, w), dtype=np.uint8)
+        cv2.fillPoly(gap, [np.round(lip).astype(np.int32)], 255)
+        k = max(3, int(0.04 * d) | 1)
+        gap = cv2.dilate(gap, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        band = np.zeros((h, w), dtype=np.uint8)  # the lower lip: under the gap, down to the outer lip
+        lower = np.concatenate([lip[11:], (s[[17, 84, 314]] + [0.0, shift + delta]).astype(np.float32)])
+        cv2.fillConvexPoly(band, cv2.convexHull(np.round(lower).astype(np.int32)), 255)
+        band &= ~gap
+        if band.sum() < 255 * 10:
+            return out
+        colour = out[torch.from_numpy(band > 0).to(self.device)].median(0).values
+        soft = cv2.GaussianBlur(gap.astype(np.float32) / 255.0, (0, 0), max(1.0, 0.015 * d))
+        alpha = torch.from_numpy(soft).to(self.device)[..., None] * (0.85 * closing)
+        out = out * (1 - alpha) + colour * alpha
+        seam = np.zeros((h, w), dtype=np.float32)
+        cv2.polylines(seam, [np.round(lip[:11]).astype(np.int32)], False, 1.0, max(1, int(0.01 * d)))
+        seam = cv2.GaussianBlur(seam, (0, 0), max(0.8, 0.006 * d))
+        return out * (1 - torch.from_numpy(seam).to(self.device)[..., None] * 0.25 * closing)
