@@ -64,6 +64,18 @@ def head_pose(lm: np.ndarray) -> tuple[float, float]:
     return float(rel @ ex / d), float(rel @ ey / d)
 
 
+def smile(lm: np.ndarray) -> float:
+    """How far the mouth corners sit above the middle of the lips, along the face's vertical axis, in
+    interocular distances: about 0 for a neutral mouth, positive for a smile."""
+    left, right = lm[EYE_CORNERS[0]], lm[EYE_CORNERS[1]]
+    axis = right - left
+    d = max(float(np.linalg.norm(axis)), 1e-6)
+    down = np.array([-axis[1], axis[0]]) / d
+    middle = (lm[13] + lm[14]) / 2
+    corners = (lm[MOUTH_CORNERS[0]] + lm[MOUTH_CORNERS[1]]) / 2
+    return float((middle - corners) @ down / d)
+
+
 class OneEuro:
     """One Euro filter (Casiez et al. 2012) over a whole landmark array; cutoffs in Hz at ``rate`` samples/s.
 

@@ -194,3 +194,29 @@ def test_familiarity_tells_sounds_the_template_spans_from_sounds_it_never_made()
     assert retrieval.acoustic_blend(0.0, 1.0) == retrieval.MIN_ACOUSTIC_BLEND
     assert retrieval.acoustic_blend(1.0, 0.0) == retrieval.MAX_ACOUSTIC_BLEND
     assert retrieval.acoustic_blend(0.0, 0.0) == 0.0
+
+
+def test_sources_keep_the_base_frames_expression():
+    from inference.face import smile
+
+    lm = np.zeros((478, 2), np.float32)
+    lm[33], lm[263] = (0, 0), (100, 0)  # eyes level, 100 px apart
+    lm[13], lm[14] = (50, 80), (50, 90)
+    lm[61], lm[291] = (30, 85), (70, 85)
+    assert smile(lm) == pytest.approx(0.0)
+    lm[61, 1] = lm[291, 1] = 80  # corners lifted by 5 px
+    assert smile(lm) == pytest.approx(0.05)
+
+    # Forty template frames of the same mouth shapes, the first twenty neutral, the last twenty smiling; the
+    # base frames smile, so the mouths come from the smiling half.
+    n = 40
+    aperture = np.tile(np.linspace(0.01, 0.15, 20), 2).astype(np.float32)
+    width = np.full(n, 0.9, np.float32)
+    look = np.zeros((n, 3), np.float32)
+    look[20:, 2] = 0.05 * (retrieval.POSE_SCALE / retrieval.SMILE_SCALE)
+    model = retrieval.PersonModel(0.01, 0.15, 0.9, 0.9, 0.05, None, None, None)
+    targets = np.stack([aperture[:20], width[:20]], 1)
+    mel = np.zeros((n, 4), np.float32)
+    path = retrieval.select_frames(model, targets, aperture, width, np.ones(n, bool), mel[:20], mel, look,
+                                   np.repeat(look[20:21], 20, 0))
+    assert (path >= 20).all()

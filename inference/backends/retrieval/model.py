@@ -41,6 +41,7 @@ MIN_ACOUSTIC_BLEND = 0.4
 FAMILIAR_RATIO = (1.6, 2.0)  # familiarity 1 at or below the first residual ratio, 0 from the second
 POSE_SCALE = 0.04  # a nose-to-eyes offset change of 4 % of the interocular distance costs as much as 1 shape unit
 POSE_LIMIT = 2.5  # in POSE_SCALE units
+SMILE_SCALE = 0.03  # a corner lift difference of 3 % of the interocular distance costs as much as POSE_SCALE
 CLOSURE_WEIGHT = 3.0
 # Inner-lip gap (interocular distances) of lips that touch, as FaceMesh measures it (real closed mouths: about
 # 0.003-0.01): the closed level of a person whose template never closes its mouth.
@@ -73,12 +74,9 @@ def person_model(aperture, width, valid, vad, shares) -> PersonModel:
     ap_valid = aperture[valid]
     # Closed: the person's own closed lips (P B M must reach them); rest: how they hold their mouth in pauses.
     closed = min(float(np.percentile(ap_valid, 5)), LIPS_TOGETHER)
-    if quiet.sum() >= 5:
-        rest = float(np.median(aperture[quiet]))
-        closed_w = float(np.median(width[quiet]))
-    else:
-        rest = closed
-        closed_w = float(np.median(width[valid]))
+    closed_w = float(np.median(width[quiet])) if quiet.sum() >= 5 else float(np.median(width[valid]))
+    pauses = valid & (vad < 0.3)  # real pauses only: P B M inside words are not rest
+    rest = float(np.median(aperture[pauses])) if pauses.sum() >= 5 else closed
     ref = aperture[speech] if speech.sum() >= 10 else ap_valid
     open_ = max(float(np.percentile(ref, 95)), closed + 0.02)
     wref = width[speech] if speech.sum() >= 10 else width[valid]
@@ -414,6 +412,10 @@ def plan(job, progress) -> dict:
     lost = unrecognised(drive.phones, drive.vad, job.fps)
     targets[lost, 0] = loudness_aperture(drive.loud, drive.vad, person)[lost]
     progress(Stage.SELECT, 0.6, note="Choosing template frames", force=True)
-    sources = select_frames(person, targets, ap, wd, valid, d_ac, t_ac, track.pose, track.pose[job.bases],
-                            job.device, should_cancel=lambda: progress(Stage.SELECT, 0.8) or False)
+    # Expression is matched like head pose: a mouth from a smiling frame on a neutral face (or the reverse)
+    # changes the person's expression.
+    look = track.pose if track.smile is None else np.concatenate(
+        [track.pose, (track.smile * (POSE_SCALE / SMILE_SCALE))[:, None]], 1)
+    sources = select_frames(person, targets, ap, wd, valid, d_ac, t_ac, look, look[job.bases], job.device,
+                            should_cancel=lambda: progress(Stage.SELECT, 0.8) or False)
     return {"targets": targets, "sources": sources, "voice_match": match, "familiarity": familiar, "person": person}
