@@ -9,7 +9,8 @@ import json
 import sys
 
 from . import Config, InferenceError, generate, init_runtime, probe
-from .config import BACKENDS, LENGTH_POLICIES
+from .backends import names as backend_names
+from .config import LENGTH_POLICIES
 
 
 class _Bar:
@@ -19,17 +20,21 @@ class _Bar:
         self.stream = stream
         self.stage = None
 
-    def __call__(self, stage, fraction, message):
+    def __call__(self, stage, fraction, done, total, note):
         if self.stage is not None and stage != self.stage:
             self.stream.write("\n")
         self.stage = stage
         filled = int(fraction * 30)
-        self.stream.write(f"\r{stage:>7} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% {message[:60]:<60}")
+        self.stream.write(f"\r{stage:>7} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% {_counter(done, total):<15} {note[:45]:<45}")
         self.stream.flush()
 
     def close(self):
         if self.stage is not None:
             self.stream.write("\n")
+
+
+def _counter(done, total):
+    return f"{done}/{total} frames" if total else ""
 
 
 def main(argv=None) -> int:
@@ -39,7 +44,7 @@ def main(argv=None) -> int:
     gen.add_argument("--video", required=True, help="template video of the person")
     gen.add_argument("--audio", required=True, help="driving speech (any audio or video file)")
     gen.add_argument("--out", required=True, help="output .mp4")
-    gen.add_argument("--backend", default="auto", choices=BACKENDS)
+    gen.add_argument("--backend", default="auto", choices=("auto",) + backend_names())
     gen.add_argument("--length-policy", default="pingpong", choices=LENGTH_POLICIES)
     gen.add_argument("--preset", default="veryfast")
     gen.add_argument("--crf", type=int, default=18)
