@@ -59,6 +59,7 @@ class Job(models.Model):
         RETRIEVAL = "retrieval", _("Retrieval (uses the template's own speech)")
         WARP = "warp", _("Warp")
         WAV2LIP = "wav2lip", _("Wav2Lip (neural)")
+        MUSETALK = "musetalk", _("MuseTalk (neural, GPU)")
 
     class LengthPolicy(models.TextChoices):
         PINGPONG = "pingpong", _("Play the video forwards and backwards")

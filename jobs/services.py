@@ -261,6 +261,9 @@ def engine_config(job):
                             max_bytes=settings.MAX_UPLOAD_BYTES,
                             wav2lip_checkpoint=settings.WAV2LIP_CHECKPOINT or None,
                             wav2lip_fp16=settings.WAV2LIP_FP16,
+                            musetalk_dir=settings.MUSETALK_DIR or None,
+                            musetalk_fp16=settings.MUSETALK_FP16,
+                            musetalk_batch=settings.MUSETALK_BATCH,
                             wav2vec2_model=settings.WAV2VEC2_MODEL or None)
 
 
