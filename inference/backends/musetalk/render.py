@@ -28,7 +28,10 @@ MIN_SIDE = 16  # boxes narrower or shorter than this are treated as no face
 # official DWPose landmarks; the box uses only their extremes.
 JAW_AND_BROWS = (127, 234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288,
                  361, 323, 454, 356, 70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
-NASION, NOSE_TIP = 168, 1  # 68-point landmarks 27 and 30
+# The 68-point scheme's landmark 29 (on the nose ridge, 2/3 of the way from 27 to the tip 30) is FaceMesh point 5
+# in the usual correspondence (27: 168, 28: 197, 29: 5, 30: 4). With it the box top lands about 0.3 of the
+# brow-to-chin height above the brows, as in dlib's mean face (0.34).
+RIDGE_29 = 5
 
 
 def face_bbox(lm: np.ndarray, width: int, height: int, extra_margin: int = EXTRA_MARGIN):
@@ -36,14 +39,13 @@ def face_bbox(lm: np.ndarray, width: int, height: int, extra_margin: int = EXTRA
     FaceMesh landmarks float32 (478, 2), or None when it is degenerate.
 
     x1/x2: the jaw line's extremes (ear to ear); y2: the chin plus ``extra_margin``; y1: as far above landmark 29
-    (on the nose ridge, two thirds of the way from the nasion to the tip, as the 68-point scheme spaces 27..30)
-    as the chin is below it, i.e. about the eyebrows.
+    (on the nose ridge) as the chin is below it, i.e. a third of the face's height above the eyebrows.
     """
     pts = lm[list(JAW_AND_BROWS)]
     if not np.isfinite(pts).all():
         return None
     w4, h4 = width // 4 * 4, height // 4 * 4
-    y29 = float(lm[NASION, 1] + (lm[NOSE_TIP, 1] - lm[NASION, 1]) * 2.0 / 3.0)
+    y29 = float(lm[RIDGE_29, 1])
     x1 = max(int(np.floor(pts[:, 0].min())), 0)
     x2 = min(int(np.floor(pts[:, 0].max())), w4)
     y2 = int(np.floor(pts[:, 1].max()))
@@ -118,7 +120,7 @@ class TemplateCache:
         self.file.flush()
         pos, bbox, box, origin, mshape, lshape = self.index[i]
         n_lat = int(np.prod(lshape)) * 4
-        data = os.pread(self.file.fileno(), n_lat + int(np.prod(mshape)), pos)
+        data = bytearray(os.pread(self.file.fileno(), n_lat + int(np.prod(mshape)), pos))
         lat = np.frombuffer(data[:n_lat], np.float32).reshape(lshape)
         mask = np.frombuffer(data[n_lat:], np.uint8).reshape(mshape)
         return bbox, box, lat, mask, origin
