@@ -55,8 +55,12 @@ def test_a_musetalk_job_runs_with_the_configured_models(personas, tmp_path, sett
     settings.MUSETALK_BATCH = 4
     job, result = run(personas, tmp_path, short_face, backend="musetalk")
     assert result.state == "succeeded", (result.error_code, result.error_message)
-    assert result.backend_used == "musetalk"
-    assert job.events.filter(message__contains="musetalk engine (requested)").exists()  # what the job page lists
+    assert (result.backend_used, result.backend_reason) == ("musetalk", "requested")
+    from jobs.api import ResultSerializer
+
+    assert ResultSerializer(result).data["backend_reason"] == "requested"  # what the API gives
+    event = job.events.get(kind="result.succeeded")  # what the job page lists
+    assert event.data["backend"] == "musetalk" and event.data["reason"] == "requested"
     with av.open(result.output.path) as container:
         assert abs(container.duration / 1e6 - job.audio.duration_s) < 0.1
 
