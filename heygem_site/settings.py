@@ -199,6 +199,13 @@ MAX_VIDEO_PIXELS = env_int("HEYGEM_MAX_VIDEO_PIXELS", 3840 * 2160, minimum=1)
 WAV2LIP_CHECKPOINT = env_str("HEYGEM_WAV2LIP_CHECKPOINT", "").strip()
 # Half-precision autocast for that engine on a CUDA worker (ignored on CPU).
 WAV2LIP_FP16 = env_bool("HEYGEM_WAV2LIP_FP16", False)
+# MuseTalk 1.5: the official `models/` folder on the worker's disk (musetalkV15/, sd-vae/, whisper/,
+# face-parse-bisent/); empty means none. "auto" jobs use it on a worker with a GPU. Nothing is ever downloaded.
+MUSETALK_DIR = env_str("HEYGEM_MUSETALK_DIR", "").strip()
+# Half-precision autocast for its UNet and VAE on a CUDA worker (ignored on CPU).
+MUSETALK_FP16 = env_bool("HEYGEM_MUSETALK_FP16", False)
+# Frames per UNet/VAE call: higher is faster on a large GPU, until its memory runs out.
+MUSETALK_BATCH = env_int("HEYGEM_MUSETALK_BATCH", 8, minimum=1)
 # A local wav2vec2-family model directory (save_pretrained layout) whose features drive the retrieval
 # engine's acoustic matching instead of log-mels. Never fetched from the Hub.
 WAV2VEC2_MODEL = env_str("HEYGEM_WAV2VEC2_MODEL", "").strip()

@@ -51,7 +51,10 @@ def main(argv=None) -> int:
     gen.add_argument("--device", default="auto")
     gen.add_argument("--threads", type=int, default=0)
     gen.add_argument("--wav2lip-checkpoint", default=None, help="a Wav2Lip checkpoint file on this disk")
-    gen.add_argument("--fp16", action="store_true", help="half-precision Wav2Lip on a CUDA device")
+    gen.add_argument("--musetalk-dir", default=None,
+                     help="the official MuseTalk models/ folder on this disk (musetalkV15/, sd-vae/, whisper/, ...)")
+    gen.add_argument("--musetalk-batch", type=int, default=8, help="MuseTalk frames per UNet/VAE call")
+    gen.add_argument("--fp16", action="store_true", help="half-precision Wav2Lip and MuseTalk on a CUDA device")
     gen.add_argument("--batch-size", type=int, default=32, help="frames per render batch (Wav2Lip: the upper bound)")
     gen.add_argument("--wav2vec2-model", default=None,
                      help="local wav2vec2 model directory: its features drive retrieval's acoustic matching")
@@ -74,6 +77,9 @@ def main(argv=None) -> int:
             batch_size=args.batch_size,
             wav2lip_checkpoint=args.wav2lip_checkpoint,
             wav2lip_fp16=args.fp16,
+            musetalk_dir=args.musetalk_dir,
+            musetalk_fp16=args.fp16,
+            musetalk_batch=args.musetalk_batch,
             wav2vec2_model=args.wav2vec2_model,
         )
         init_runtime(config.threads, config.device)

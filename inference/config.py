@@ -37,6 +37,13 @@ class Config:
     # Unpickle a checkpoint the safe (weights_only) loader refuses. Only for files an operator vouches for: a full
     # unpickle runs whatever code the file carries.
     wav2lip_trusted: bool = False
+    # MuseTalk 1.5 (issue 13): the official `models/` folder (musetalkV15/, sd-vae/, whisper/, face-parse-bisent/).
+    # `auto` prefers it when set and the worker has a GPU; asking for `musetalk` without it is an error.
+    musetalk_dir: str | None = None
+    # fp16 autocast for its UNet and VAE on CUDA (ignored on CPU).
+    musetalk_fp16: bool = False
+    # Frames per UNet/VAE call and per render batch (the official default is 8).
+    musetalk_batch: int = 8
     # Retrieval (issue 4): a local wav2vec2-family model directory (``save_pretrained`` layout). When set, its
     # features replace the log-mels in retrieval's acoustic terms; nothing is downloaded.
     wav2vec2_model: str | None = None
@@ -55,6 +62,9 @@ class Config:
         if len(self.wav2lip_pads) != 4:
             raise ValueError("wav2lip_pads must be (top, bottom, left, right)")
         self.wav2lip_pads = tuple(int(p) for p in self.wav2lip_pads)
+        if int(self.musetalk_batch) < 1:
+            raise ValueError("musetalk_batch must be at least 1")
+        self.musetalk_batch = int(self.musetalk_batch)
 
 
 @dataclass

@@ -66,6 +66,7 @@ class ResultSerializer(serializers.ModelSerializer):
         model = Result
         fields = ["id", "job", "video", "video_name", "state", "progress", "stage", "frames_done", "frames_total",
                   "created_at", "started_at", "finished_at", "output_duration_s", "output_size", "backend_used",
+                  "backend_reason",
                   "timings", "error", "download_url", "thumbnail_url"]
 
     @extend_schema_field(OpenApiTypes.OBJECT)

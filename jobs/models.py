@@ -59,6 +59,7 @@ class Job(models.Model):
         RETRIEVAL = "retrieval", _("Retrieval (uses the template's own speech)")
         WARP = "warp", _("Warp")
         WAV2LIP = "wav2lip", _("Wav2Lip (neural)")
+        MUSETALK = "musetalk", _("MuseTalk (neural, GPU)")
 
     class LengthPolicy(models.TextChoices):
         PINGPONG = "pingpong", _("Play the video forwards and backwards")
@@ -132,6 +133,9 @@ class Result(models.Model):
     thumbnail_size = models.PositiveBigIntegerField(default=0)
     output_duration_s = models.FloatField(null=True, blank=True)
     backend_used = models.CharField(max_length=20, blank=True)
+    # Why the engine chose that backend ("requested", "MuseTalk weights are configured and the worker has a
+    # GPU", ...), in the engine's words.
+    backend_reason = models.CharField(max_length=200, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.CharField(max_length=500, blank=True)

@@ -261,6 +261,9 @@ def engine_config(job):
                             max_bytes=settings.MAX_UPLOAD_BYTES,
                             wav2lip_checkpoint=settings.WAV2LIP_CHECKPOINT or None,
                             wav2lip_fp16=settings.WAV2LIP_FP16,
+                            musetalk_dir=settings.MUSETALK_DIR or None,
+                            musetalk_fp16=settings.MUSETALK_FP16,
+                            musetalk_batch=settings.MUSETALK_BATCH,
                             wav2vec2_model=settings.WAV2VEC2_MODEL or None)
 
 
@@ -329,12 +332,13 @@ def finish_result(result, video_file, poster_file, report):
             output_size=default_storage.size(output_name),
             thumbnail_size=default_storage.size(thumbnail_name) if thumbnail_name else 0,
             output_duration_s=report.output_duration_s, backend_used=report.backend,
+            backend_reason=report.backend_reason[:200],
             timings={k: round(v, 3) for k, v in report.seconds.items()})
         if updated:
             record_event(result.job_id, "result.succeeded",
                          f"Finished with the {report.backend} engine ({report.backend_reason})", result.pk,
                          data={"duration_s": report.output_duration_s, "face_coverage": report.face_coverage,
-                               "backend": report.backend})
+                               "backend": report.backend, "reason": report.backend_reason})
             _result_changed(result.pk)
             _job_maybe_finished(result.job_id)
     if not updated:

@@ -15,6 +15,7 @@ REGISTRY = {
     "retrieval": "inference.backends.retrieval:Retrieval",
     "warp": "inference.backends.warp:Warp",
     "wav2lip": "inference.backends.wav2lip.backend:Wav2LipBackend",
+    "musetalk": "inference.backends.musetalk.backend:MuseTalkBackend",
 }
 
 

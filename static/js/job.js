@@ -65,7 +65,10 @@
       case "job.created": return interpolate(gettext("%s video(s) queued"), [(data.results || []).length]);
       case "result.running": return gettext("Started");
       case "result.log": return STAGES[data.stage] || event.message;
-      case "result.succeeded": return interpolate(gettext("Finished with the %s engine"), [data.backend || "?"]);
+      case "result.succeeded":
+        // The reason is the engine's own words (why "auto" chose it, or "requested").
+        return data.reason ? interpolate(gettext("Finished with the %s engine (%s)"), [data.backend || "?", data.reason])
+          : interpolate(gettext("Finished with the %s engine"), [data.backend || "?"]);
       case "result.failed": return gettext("Failed");
       case "result.cancelled": return gettext("Cancelled");
       case "result.requeued": return gettext("The worker stopped responding; queued again");

@@ -173,3 +173,14 @@ def mk():
     ``mk.media``, ``mk.decode_rgb`` (fixtures, not imports: this folder has no package of its own)."""
     return SimpleNamespace(write_video=write_video, write_audio=write_audio, read_rgb=read_rgb, read_pcm=read_pcm,
                            media=media, decode_rgb=decode_rgb)
+
+
+@pytest.fixture(scope="session")
+def musetalk_models(tmp_path_factory):
+    """The official MuseTalk ``models/`` layout with generated weights (reduced UNet and VAE widths, real
+    Whisper-tiny encoder and BiSeNet), written once per test session."""
+    from inference.backends.musetalk import loaded, synthetic
+
+    root = synthetic.write_models(tmp_path_factory.mktemp("musetalk") / "models")
+    yield root
+    loaded.clear()
