@@ -5,6 +5,9 @@ PyAV, torch, mediapipe and the speech models load inside the functions that need
 
     from inference import Config, generate
     report = generate("template.mp4", "speech.wav", "out.mp4", Config(), on_progress=print)
+
+A typed script becomes the driving audio with ``inference.voices.synthesize`` (offline text-to-speech), whose
+phone timings ``generate`` takes as ``phones=`` instead of recognising them.
 """
 from .config import Config, MediaInfo, Report
 from .errors import (
@@ -17,7 +20,12 @@ from .errors import (
     NoAudioStream,
     NoFace,
     NoVideoStream,
+    ScriptEmpty,
+    ScriptLanguage,
+    ScriptTooLong,
+    UnknownVoice,
     UnsupportedMedia,
+    VoiceUnavailable,
 )
 
 __all__ = [
@@ -33,7 +41,12 @@ __all__ = [
     "NoFace",
     "NoVideoStream",
     "Report",
+    "ScriptEmpty",
+    "ScriptLanguage",
+    "ScriptTooLong",
+    "UnknownVoice",
     "UnsupportedMedia",
+    "VoiceUnavailable",
     "generate",
     "init_runtime",
     "probe",
