@@ -2,7 +2,7 @@
 
 A script instead of an audio file: ``generate --video V --text "..." --voice ID --out O`` (or ``--text-file``);
 ``python -m inference voices`` lists the voices, ``python -m inference speak --text ... --out speech.wav`` only
-speaks. ``--voices-dir`` (or ``HEYGEM_VOICES_DIRS``, folders separated by ``:``) adds an operator's Piper voices.
+speaks. ``--voices-dir`` (or ``HEYGEM_VOICES_DIRS``, folders separated by commas) adds an operator's Piper voices.
 
 Exit status 0 on success, 2 with the error code on stderr for a user-fixable error, 1 for anything else.
 """
@@ -131,7 +131,7 @@ def _voice_args(parser):
 
 
 def _voice_dirs(args):
-    return [*args.voices_dir, *filter(None, os.environ.get("HEYGEM_VOICES_DIRS", "").split(os.pathsep))]
+    return [*args.voices_dir, *filter(None, os.environ.get("HEYGEM_VOICES_DIRS", "").split(","))]
 
 
 def _speak(args, path):
