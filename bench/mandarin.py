@@ -292,7 +292,7 @@ def main():
                 for backend in backends:
                     t0 = time.time()
                     if backend == "static":
-                        from inference.pipeline import base_schedule
+                        from inference.template import base_schedule
 
                         ap = tpl_ap[base_schedule(n, len(tpl_ap), "pingpong")]
                         used = "static"

@@ -222,7 +222,7 @@ def self_reconstruction(video, tmp, backends):
     for backend in backends:
         t0 = time.time()
         if backend == "static":
-            from inference.pipeline import base_schedule
+            from inference.template import base_schedule
 
             bases = base_schedule(len(real_ap), split, "pingpong")
             ap, shape = tpl_ap[bases], tpl_shape[bases]
@@ -281,7 +281,7 @@ def cross_speaker(videos, clips, tmp, backends, max_s=12.0):
             labels = phone_frames(phones, n, fps)
             for backend in backends:
                 if backend == "static":
-                    from inference.pipeline import base_schedule
+                    from inference.template import base_schedule
 
                     ap = tpl_ap[base_schedule(n, len(tpl_ap), "pingpong")]
                 else:

@@ -10,6 +10,7 @@ A typed script becomes the driving audio with ``inference.voices.synthesize`` (o
 phone timings ``generate`` takes as ``phones=`` instead of recognising them.
 """
 from .config import Config, MediaInfo, Report
+from .progress import STAGES, Stage
 from .errors import (
     ALL_ERRORS,
     Cancelled,
@@ -41,9 +42,11 @@ __all__ = [
     "NoFace",
     "NoVideoStream",
     "Report",
+    "STAGES",
     "ScriptEmpty",
     "ScriptLanguage",
     "ScriptTooLong",
+    "Stage",
     "UnknownVoice",
     "UnsupportedMedia",
     "VoiceUnavailable",
@@ -53,16 +56,20 @@ __all__ = [
 ]
 
 
-def generate(video, audio, output, config=None, on_progress=None, should_cancel=None) -> Report:
+def generate(video, audio, output, config=None, on_progress=None, should_cancel=None, phones=None) -> Report:
     """Lip-sync ``video`` (a template of the person) to ``audio`` and write an MP4 to ``output``.
 
-    ``on_progress(stage, fraction, message)`` is called at least once a second in long stages; ``fraction`` is
-    0..1 within the stage. ``should_cancel()`` is polled every batch; when it returns True the partial output is
-    removed and ``Cancelled`` is raised. Raises the ``InferenceError`` subclasses for user-fixable problems.
+    ``on_progress(stage, fraction, done, total, note)`` is called at least once a second in long stages:
+    ``stage`` a ``Stage`` value, ``fraction`` 0..1 within the stage, ``done``/``total`` the stage's frame counters
+    (0 when it has none), ``note`` an English line for logs. ``should_cancel()`` is polled every batch; when it
+    returns True the partial output is removed and ``Cancelled`` is raised. ``phones``: the driving audio's
+    phones when they are known (a typed script): ``[(ARPAbet phone, start_s, end_s), ...]`` in the phone set of
+    ``speech.decode_phones``; they replace recognition. Raises the ``InferenceError`` subclasses for
+    user-fixable problems.
     """
     from .pipeline import generate as _generate
 
-    return _generate(video, audio, output, config or Config(), on_progress, should_cancel)
+    return _generate(video, audio, output, config or Config(), on_progress, should_cancel, phones)
 
 
 def probe(path) -> MediaInfo:

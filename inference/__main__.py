@@ -15,7 +15,8 @@ import sys
 import tempfile
 
 from . import Config, InferenceError, UnknownVoice, generate, init_runtime, probe
-from .config import BACKENDS, LENGTH_POLICIES
+from .backends import names as backend_names
+from .config import LENGTH_POLICIES
 
 
 class _Bar:
@@ -25,17 +26,21 @@ class _Bar:
         self.stream = stream
         self.stage = None
 
-    def __call__(self, stage, fraction, message):
+    def __call__(self, stage, fraction, done, total, note):
         if self.stage is not None and stage != self.stage:
             self.stream.write("\n")
         self.stage = stage
         filled = int(fraction * 30)
-        self.stream.write(f"\r{stage:>7} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% {message[:60]:<60}")
+        self.stream.write(f"\r{stage:>7} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% {_counter(done, total):<15} {note[:45]:<45}")
         self.stream.flush()
 
     def close(self):
         if self.stage is not None:
             self.stream.write("\n")
+
+
+def _counter(done, total):
+    return f"{done}/{total} frames" if total else ""
 
 
 def main(argv=None) -> int:
@@ -49,7 +54,7 @@ def main(argv=None) -> int:
     drive.add_argument("--text-file", help="a UTF-8 text file holding the script")
     _voice_args(gen)
     gen.add_argument("--out", required=True, help="output .mp4")
-    gen.add_argument("--backend", default="auto", choices=BACKENDS)
+    gen.add_argument("--backend", default="auto", choices=("auto",) + backend_names())
     gen.add_argument("--length-policy", default="pingpong", choices=LENGTH_POLICIES)
     gen.add_argument("--preset", default="veryfast")
     gen.add_argument("--crf", type=int, default=18)
@@ -154,7 +159,7 @@ def _speak(args, path):
     bar = None if args.quiet else _Bar()
     try:
         return synthesize(text, voice, path, speed=args.speed, folders=folders,
-                          on_progress=(lambda f, done, total: bar("speak", f, f"sentence {done} of {total}"))
+                          on_progress=(lambda f, done, total: bar("speak", f, 0, 0, f"sentence {done} of {total}"))
                           if bar else None)
     finally:
         if bar is not None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-BACKENDS = ("auto", "retrieval", "warp", "wav2lip")
 LENGTH_POLICIES = ("pingpong", "loop", "cut")
 
 
@@ -27,8 +26,6 @@ class Config:
     max_duration_s: float | None = 600.0
     max_pixels: int | None = 3840 * 2160
     max_bytes: int | None = 2 * 1024**3
-    # Retrieval needs this much of the person's own speech in the template; below it `auto` falls back to warp.
-    min_template_speech_s: float = 3.0
     # Neural backend (issue 4). `auto` prefers it when set; asking for `wav2lip` without it is an error.
     # A local file in an official layout (wav2lip.pth, wav2lip_gan.pth or a fine-tune); nothing is downloaded.
     wav2lip_checkpoint: str | None = None
@@ -47,8 +44,10 @@ class Config:
     debug: bool = False
 
     def __post_init__(self):
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}")
+        from .backends import names
+
+        if self.backend != "auto" and self.backend not in names():
+            raise ValueError(f"backend must be one of {('auto',) + names()}")
         if self.length_policy not in LENGTH_POLICIES:
             raise ValueError(f"length_policy must be one of {LENGTH_POLICIES}")
         if not 0 <= self.crf <= 51:

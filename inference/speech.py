@@ -10,6 +10,7 @@ errors, and the classes are coarse enough to carry other languages too (engine-f
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -175,16 +176,39 @@ def _hz_to_mel(hz: float) -> float:
     return 2595.0 * np.log10(1.0 + hz / 700.0)
 
 
+@dataclass
+class SpeechAnalysis:
+    """What one recording says about the mouth, per video frame (T frames).
+
+    ``vad`` float32 (T,) speech probability; ``mel`` float32 (T, D) per-utterance normalised log-mels; ``loud``
+    (T,) dBFS; ``centroid`` (T,) Hz; ``profile`` (D,) the utterance's mean spectrum (a voice fingerprint);
+    ``phones`` ``[(phone, start_s, end_s)]`` or None when not decoded; ``shares`` float32 (T, N_CLASSES) viseme
+    shares or None; ``acoustic`` optional (T, D') features that replace ``mel`` in acoustic matching (wav2vec2).
+    """
+
+    vad: np.ndarray
+    mel: np.ndarray
+    loud: np.ndarray
+    centroid: np.ndarray
+    profile: np.ndarray
+    phones: list | None = None
+    shares: np.ndarray | None = None
+    acoustic: np.ndarray | None = None
+
+    @property
+    def matching(self) -> np.ndarray:
+        """The features acoustic matching compares: wav2vec2's when configured, else the log-mels."""
+        return self.mel if self.acoustic is None else self.acoustic
+
+
 def analyse(samples: np.ndarray, n_frames: int, fps: float, device: str = "cpu", phones: bool | list = True,
-            on_progress=None) -> dict:
-    """Everything per frame the backends need: ``vad``, ``shares`` (or None), ``mel``, ``loud``, ``centroid``,
-    and the utterance's ``profile``. ``phones``: True decodes them here, False skips them, a list is phones
-    already decoded (``phones.BackgroundPhones``)."""
-    out = {"vad": voice_activity(samples, n_frames, fps, on_progress=(lambda f: on_progress(0.0)) if on_progress
-                                 else None)}
-    out["mel"], out["loud"], out["centroid"], out["profile"] = acoustic_features(samples, n_frames, fps, device)
+            on_progress=None) -> SpeechAnalysis:
+    """Analyse mono 16 kHz ``samples`` for ``n_frames`` video frames at ``fps``. ``phones``: True decodes them
+    here, False skips them, a list is phones already decoded (``phones.BackgroundPhones``, or known timings)."""
+    vad = voice_activity(samples, n_frames, fps, on_progress=(lambda f: on_progress(0.0)) if on_progress else None)
+    mel, loud, centroid, profile = acoustic_features(samples, n_frames, fps, device)
     if phones is True:
         phones = decode_phones(samples, on_progress)
-    out["phones"] = None if phones is False else phones
-    out["shares"] = None if phones is False else class_shares(phones, n_frames, fps)
-    return out
+    if phones is False:
+        return SpeechAnalysis(vad, mel, loud, centroid, profile)
+    return SpeechAnalysis(vad, mel, loud, centroid, profile, phones, class_shares(phones, n_frames, fps))

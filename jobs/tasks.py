@@ -6,7 +6,6 @@ import hmac
 import itertools
 import json
 import logging
-import re
 import shutil
 import tempfile
 import time
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 # measured on CPU (tracking and rendering dominate); an unknown stage keeps the bar where it is.
 STAGE_SHARES = {"probe": 0.02, "audio": 0.08, "track": 0.30, "select": 0.05, "render": 0.55, "finish": 0.0}
 STAGE_STARTS = dict(zip(STAGE_SHARES, itertools.accumulate(STAGE_SHARES.values(), initial=0.0)))
-_FRAMES = re.compile(r"(\d+) of (?:about )?(\d+)")
+assert set(STAGE_SHARES) == set(inference.STAGES), "every engine stage needs its share of the bar"
 
 
 class Reporter:
@@ -50,21 +49,19 @@ class Reporter:
         self.overall = 0.0
         self.cancelled = False
 
-    def on_progress(self, stage, fraction, message=""):
+    def on_progress(self, stage, fraction, done=0, total=0, note=""):
         if stage in STAGE_SHARES:
             engine = STAGE_STARTS[stage] + STAGE_SHARES[stage] * fraction
             self.overall = max(self.overall, self.start + (1 - self.start) * engine)
         now = time.monotonic()
         if stage != self.stage:
             self.stage = stage
-            services.log_line(self.result, message or stage, stage)
+            services.log_line(self.result, note or stage, stage)
         elif now - self.last_write < self.interval:
             return
         self.last_write = now
-        frames_done, frames_total = _frames(message)
-        if not services.report_progress(self.result, stage, min(max(self.overall, self.start), 0.99), frames_done,
-                                        frames_total,
-                                        message):
+        if not services.report_progress(self.result, stage, min(max(self.overall, self.start), 0.99), done, total,
+                                        note):
             self.cancelled = True
 
     def should_cancel(self):
@@ -73,12 +70,6 @@ class Reporter:
             self.last_check = now
             self.cancelled = not services.is_still_mine(self.result)
         return self.cancelled
-
-
-def _frames(message):
-    # The engine writes counters as "frame 12 of 300" (or "of about 300" while tracking).
-    match = _FRAMES.search(message)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
 def _local_path(field, directory):

@@ -89,7 +89,7 @@ def test_a_cancelled_run_stops_and_removes_its_output(tmp_path, face_clip, speec
 
     with pytest.raises(inference.Cancelled) as exc:
         inference.generate(face_clip, speech_wav, tmp_path / "out.mp4", inference.Config(**FAST, batch_size=4),
-                           on_progress=lambda stage, f, m: stages.append(stage), should_cancel=should_cancel)
+                           on_progress=lambda stage, *rest: stages.append(stage), should_cancel=should_cancel)
     assert exc.value.code == "cancelled"
     assert "render" in stages and "finish" not in stages
     assert leftovers(tmp_path) == []
@@ -98,10 +98,11 @@ def test_a_cancelled_run_stops_and_removes_its_output(tmp_path, face_clip, speec
 def test_progress_reports_every_stage_in_order(tmp_path, face_clip, speech_wav):
     events = []
     inference.generate(face_clip, speech_wav, tmp_path / "out.mp4", inference.Config(**FAST),
-                       on_progress=lambda stage, fraction, message: events.append((stage, fraction, message)))
+                       on_progress=lambda *event: events.append(event))
     order = []
-    for stage, fraction, message in events:
-        assert 0.0 <= fraction <= 1.0 and isinstance(message, str)
+    for stage, fraction, done, total, note in events:
+        assert 0.0 <= fraction <= 1.0 and isinstance(note, str)
+        assert isinstance(done, int) and isinstance(total, int) and 0 <= done <= max(total, 0) or total == 0
         if not order or order[-1] != stage:
             order.append(stage)
     assert order == ["probe", "audio", "track", "select", "render", "finish"]
@@ -116,5 +117,5 @@ def test_the_report_is_plain_json(tmp_path, face_clip, speech_wav):
     data = json.loads(json.dumps(report.to_dict()))
     assert data["backend"] == "warp" and data["backend_reason"] == "requested"
     assert data["frames_out"] == 75 and data["face_coverage"] == 1.0
-    assert set(data["seconds"]) == {"probe", "audio", "track", "select", "render", "finish"}
+    assert set(data["seconds"]) == {"probe", "model", "audio", "track", "select", "render", "finish"}
     assert "debug" not in data

@@ -4,7 +4,7 @@ import pytest
 
 from inference import Config, probe
 from inference.media import VideoWriter, iter_video_frames, split_planes, video_geometry
-from inference.pipeline import base_schedule
+from inference.template import base_schedule
 
 
 def _marker_frames(n=3):

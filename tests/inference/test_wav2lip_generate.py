@@ -14,7 +14,7 @@ from inference import media
 from inference.backends.wav2lip import loaded
 from inference.backends.wav2lip.generator import face_box
 from inference.backends.wav2lip.nets import Wav2Lip
-from inference.pipeline import choose_backend
+from inference.backends import choose
 
 FPS = 25
 AUDIO_S = 0.6  # 15 output frames: the random generator runs at a few crops per second on 2 cores
@@ -53,7 +53,7 @@ def run(tmp_path_factory, checkpoint, template, speech):
     report = inference.generate(template, speech, out,
                                 inference.Config(backend="wav2lip", wav2lip_checkpoint=checkpoint, device="cpu",
                                                  crf=0, batch_size=8),
-                                on_progress=lambda stage, f, msg: stages.append(stage))
+                                on_progress=lambda stage, *rest: stages.append(stage))
     return report, str(out), stages
 
 
@@ -120,9 +120,9 @@ def test_auto_picks_wav2lip_when_a_checkpoint_is_configured(tmp_path, checkpoint
                                 inference.Config(wav2lip_checkpoint=checkpoint, device="cpu"))
     assert report.backend == "wav2lip"
     assert report.backend_reason == "a wav2lip checkpoint is configured"
-    assert choose_backend(inference.Config(wav2lip_checkpoint=checkpoint), 10.0, True)[0] == "wav2lip"
-    assert choose_backend(inference.Config(), 10.0, True)[0] == "retrieval"
-    assert choose_backend(inference.Config(backend="warp", wav2lip_checkpoint=checkpoint), 0.0, True)[0] == "warp"
+    assert choose(inference.Config(wav2lip_checkpoint=checkpoint))[0].name == "wav2lip"
+    assert choose(inference.Config())[0].name == "retrieval"
+    assert choose(inference.Config(backend="warp", wav2lip_checkpoint=checkpoint))[0].name == "warp"
 
 
 def test_wav2lip_without_a_checkpoint_is_unavailable(tmp_path, template, speech):
@@ -140,7 +140,7 @@ def test_a_file_that_is_not_a_checkpoint_fails_before_any_rendering(tmp_path, te
     with pytest.raises(inference.ModelUnavailable) as err:
         inference.generate(template, speech, tmp_path / "o.mp4",
                            inference.Config(backend=backend, wav2lip_checkpoint=str(bad), device="cpu"),
-                           on_progress=lambda stage, f, msg: stages.append(stage))
+                           on_progress=lambda stage, *rest: stages.append(stage))
     assert err.value.code == "model_unavailable"
     assert "not a torch checkpoint" in err.value.detail and "virus" not in err.value.message
     assert set(stages) <= {"probe"}, "the checkpoint must be checked before tracking and rendering"
@@ -157,7 +157,7 @@ def test_a_cancel_during_rendering_leaves_no_output(tmp_path, checkpoint, templa
         inference.generate(template, speech, tmp_path / "o.mp4",
                            inference.Config(backend="wav2lip", wav2lip_checkpoint=checkpoint, device="cpu",
                                             batch_size=4),
-                           on_progress=lambda stage, f, msg: seen.append(stage), should_cancel=should_cancel)
+                           on_progress=lambda stage, *rest: seen.append(stage), should_cancel=should_cancel)
     assert "render" in seen
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.mp4.partial").exists()
 

@@ -31,7 +31,7 @@ def speechlike():
 
 
 def test_features_come_per_video_frame_from_a_local_directory(model_dir, speechlike):
-    from inference.backends.wav2vec2 import Wav2Vec2Features
+    from inference.wav2vec2 import Wav2Vec2Features
 
     features = Wav2Vec2Features(model_dir)
     assert os.environ["HF_HUB_OFFLINE"] == "1"
@@ -44,7 +44,7 @@ def test_features_come_per_video_frame_from_a_local_directory(model_dir, speechl
 
 
 def test_chunked_long_audio_keeps_the_same_frame_grid(model_dir, speechlike):
-    from inference.backends.wav2vec2 import Wav2Vec2Features
+    from inference.wav2vec2 import Wav2Vec2Features
 
     whole = Wav2Vec2Features(model_dir).frames(speechlike)
     chunked = Wav2Vec2Features(model_dir, chunk_s=1.0, context_s=0.5).frames(speechlike)
@@ -57,14 +57,14 @@ def test_chunked_long_audio_keeps_the_same_frame_grid(model_dir, speechlike):
 
 @pytest.mark.parametrize("name", ["facebook/wav2vec2-base", "", "missing_dir"])
 def test_a_name_or_missing_directory_is_unavailable_without_any_lookup(tmp_path, name):
-    from inference.backends.wav2vec2 import Wav2Vec2Features
+    from inference.wav2vec2 import Wav2Vec2Features
 
     with pytest.raises(ModelUnavailable):
         Wav2Vec2Features(str(tmp_path / name) if name == "missing_dir" else name)
 
 
 def test_a_directory_with_a_broken_model_is_unavailable(tmp_path):
-    from inference.backends.wav2vec2 import Wav2Vec2Features
+    from inference.wav2vec2 import Wav2Vec2Features
 
     (tmp_path / "config.json").write_text('{"model_type": "wav2vec2"}')
     with pytest.raises(ModelUnavailable, match="not a loadable"):
@@ -82,9 +82,9 @@ def test_retrieval_matches_sounds_on_wav2vec2_features_when_configured(tmp_path,
         runs[name] = inference.generate(real_template, drive, tmp_path / f"{name}.mp4", config)
     mel, w2v = runs["mel"], runs["w2v"]
     assert (mel.acoustic_features, w2v.acoustic_features) == ("log-mel", "wav2vec2")
-    assert "acoustic" not in mel.debug["drive"]
-    assert w2v.debug["drive"]["acoustic"].shape == (w2v.frames_out, 32)
-    assert w2v.debug["template"]["acoustic"].shape == (w2v.template_frames, 32)
+    assert mel.debug["drive"].acoustic is None
+    assert w2v.debug["drive"].acoustic.shape == (w2v.frames_out, 32)
+    assert w2v.debug["template"].acoustic.shape == (w2v.template_frames, 32)
     assert "model" in w2v.seconds
     # The features really steer the choice of template frames (same audio, same template, other features).
     assert (mel.debug["sources"] != w2v.debug["sources"]).mean() > 0.05
@@ -97,5 +97,5 @@ def test_a_bad_wav2vec2_directory_fails_before_any_media_work(tmp_path, speech_w
     with pytest.raises(ModelUnavailable):
         inference.generate(face_clip, speech_wav, tmp_path / "out.mp4",
                            inference.Config(backend="retrieval", wav2vec2_model=str(tmp_path / "nothing")),
-                           on_progress=lambda stage, f, m: stages.append(stage))
+                           on_progress=lambda stage, *rest: stages.append(stage))
     assert set(stages) == {"probe"} and not list(tmp_path.glob("out*"))

@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from ..errors import ModelUnavailable
+from .errors import ModelUnavailable
 
 RATE = 16000
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .speech import CLOSED, N_CLASSES, OPEN_PRIOR, SIL, WIDTH_PRIOR
+from ...speech import CLOSED, N_CLASSES, OPEN_PRIOR, SIL, WIDTH_PRIOR
 
 SHRINK_FRAMES = 8.0  # prior weight, in template frames, when averaging a class's measured shape
 HOLD_COST = 0.4  # showing the same template frame again (a frozen mouth)
@@ -258,7 +258,7 @@ def select_frames(model: PersonModel, targets, aperture, width, valid, drive_mel
     chunk = 256
     for t0 in range(0, T, chunk):
         if should_cancel is not None and should_cancel():
-            from .errors import Cancelled
+            from ...errors import Cancelled
 
             raise Cancelled()
         tc = tgt[t0 : t0 + chunk]
@@ -300,3 +300,43 @@ def select_frames(model: PersonModel, targets, aperture, width, valid, drive_mel
         code = back_np[t, j]
         j = j - 1 if code == 0 else (j if code == 1 else int(jump_np[t]))
     return path
+
+
+def shape_model(track) -> PersonModel:
+    """A person model from the template's mouth shapes alone (no speech of its own to label them): closed and
+    open levels from the aperture's percentiles, the generic phonetic prior for every class."""
+    valid = track.valid
+    ap, wd = np.nan_to_num(track.aperture)[valid], np.nan_to_num(track.width)[valid]
+    closed = float(np.percentile(ap, 10))
+    open_ = max(float(np.percentile(ap, 95)), closed + 0.06)
+    wmed = float(np.median(wd))
+    spread = max(float(np.std(wd)), 0.02)
+    class_a = (closed + OPEN_PRIOR * (open_ - closed)).astype(np.float32)
+    class_w = (wmed + WIDTH_PRIOR * spread).astype(np.float32)
+    return PersonModel(closed, open_, wmed, wmed, spread, class_a, class_w, np.zeros(N_CLASSES))
+
+
+def plan(job, progress) -> dict:
+    """Targets and chosen template frames for a ``base.Job``: ``targets`` float32 (n_out, 2), ``sources`` int64
+    (n_out,), and the voice measures that decided how much the same-voice acoustic guess counts."""
+    from ...progress import Stage
+
+    track, drive, tpl = job.track, job.drive, job.template
+    valid = track.valid
+    ap, wd = np.nan_to_num(track.aperture), np.nan_to_num(track.width)
+    if tpl is not None and tpl.shares is not None:
+        person = person_model(ap, wd, valid, tpl.vad, tpl.shares)
+        match = voice_match(drive.profile, tpl.profile)
+        familiar = familiarity(drive.mel, tpl.mel, drive.vad, tpl.vad)
+        d_ac, t_ac = drive.matching, tpl.matching
+    else:
+        # No soundtrack of the template's own: shapes only, no acoustic terms.
+        person, match, familiar = shape_model(track), 0.0, 0.0
+        d_ac, t_ac = np.zeros((job.n_out, 1), np.float32), np.zeros((len(track), 1), np.float32)
+    blend = acoustic_blend(match, familiar)
+    acoustic = acoustic_aperture(d_ac, t_ac, ap, valid, job.device) if blend > 0 else None
+    targets = predict_targets(person, drive.vad, drive.shares, acoustic, blend)
+    progress(Stage.SELECT, 0.6, note="Choosing template frames", force=True)
+    sources = select_frames(person, targets, ap, wd, valid, d_ac, t_ac, track.pose, track.pose[job.bases],
+                            job.device, should_cancel=lambda: progress(Stage.SELECT, 0.8) or False)
+    return {"targets": targets, "sources": sources, "voice_match": match, "familiarity": familiar, "person": person}

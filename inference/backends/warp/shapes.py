@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .composite import Compositor, lower_face_outline
-from .face import INNER_LIPS, MOUTH_CORNERS, crop_rgb, interocular, mouth_shape
+from ...composite import Compositor, lower_face_outline
+from ...face import INNER_LIPS, MOUTH_CORNERS, crop_rgb, interocular, mouth_shape
 
 
 def audio_targets(loud: np.ndarray, centroid: np.ndarray, vad: np.ndarray, closed: float, open_: float,

@@ -1,0 +1,59 @@
+"""The default CPU backend: real mouths of the template, chosen per frame to follow a target shape predicted
+from the driving speech, pasted onto each base frame (``model`` holds the prediction and the selection)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...progress import Stage
+from ..base import Backend, Job, Rendered
+from . import model
+
+
+class Retrieval(Backend):
+    name = "retrieval"
+    label = "Template mouths (CPU)"
+    auto_rank = 90  # the fallback: it runs everywhere and needs no model files
+
+    @classmethod
+    def auto_reason(cls, config) -> str:
+        return "the CPU engine (no neural model is configured)"
+
+    def load(self, progress) -> None:
+        self.features = None
+        if self.config.wav2vec2_model:
+            from ... import wav2vec2
+
+            progress(Stage.PROBE, 0.5, note="Loading the audio feature model", force=True)
+            # Loaded before any media work: a bad directory fails the job in seconds.
+            self.features = wav2vec2.get_features(self.config.wav2vec2_model, self.device)
+
+    def plan(self, job: Job, progress) -> None:
+        drive, tpl, track = job.drive, job.template, job.track
+        if self.features is not None and tpl is not None:
+            from ...wav2vec2 import per_frame
+
+            progress(Stage.SELECT, 0.55, note="Comparing voices with the audio feature model", force=True)
+            drive.acoustic = per_frame(self.features, job.samples, job.n_out, job.fps)
+            tpl.acoustic = per_frame(self.features, job.template_samples, len(track), job.fps)
+        self.plan_ = model.plan(job, progress)
+
+    def render(self, job: Job, frames, write, progress) -> Rendered:
+        from ...composite import Compositor
+
+        compositor = Compositor(job.width, job.height, job.device)
+        valid, smooth = job.track.valid, job.track.smooth
+        sources = self.plan_["sources"]
+        misfits = 0
+        for i, frame in enumerate(frames):
+            if i % 8 == 0:
+                progress(Stage.RENDER, i / job.n_out, i, job.n_out)
+            b = int(job.bases[i])
+            if valid[b]:
+                s = int(sources[i])
+                if s != b:
+                    src, origin = job.mouths.get(s)
+                    if not compositor.transfer(frame, smooth[b], src, origin, smooth[s]):
+                        misfits += 1
+            write(frame)
+        return Rendered(misfits, {"acoustic_features": "wav2vec2" if self.features is not None else "log-mel"},
+                        {k: self.plan_.get(k) for k in ("sources", "targets", "voice_match", "familiarity")})
