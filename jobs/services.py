@@ -532,6 +532,8 @@ def claim_speech(job_id):
             return None
         job = Job.objects.select_related("team", "created_by").get(pk=job_id)
         record_event(job.pk, "job.speaking", "Speaking the script")
+        for result_id in Result.objects.filter(job=job, state=Result.State.QUEUED).values_list("pk", flat=True):
+            record_event(job.pk, "result.log", "Speaking the script", result_id, data={"stage": "speak"})
     return job
 
 

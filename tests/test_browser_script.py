@@ -5,7 +5,7 @@ import pytest
 
 from jobs.models import Asset, Job
 from tests.conftest import shared
-from tests.test_browser import browser, collected_static, page, sign_in, stack  # noqa: F401 (fixtures)
+from tests.test_browser import browser, collected_static, page, screenshot, sign_in, stack  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 VIDEO_A, VIDEO_B = "video/woman_glasses_524sq_25fps.mp4", "video/man_map_844sq_25fps.mp4"
@@ -38,7 +38,7 @@ def test_a_person_types_a_script_previews_it_and_gets_a_batch_of_videos(page, pe
                            timeout=300_000)
     job = Job.objects.get()
     assert job.script == PARAGRAPH and job.audio.kind == "audio" and job.phones
-    assert page.locator(".result video").count() == 2
+    page.wait_for_function("document.querySelectorAll('.result video').length === 2", timeout=30_000)
     assert "Speaking the script" in page.locator(".result .log").first.inner_text()
 
 
@@ -52,6 +52,7 @@ def test_a_script_the_server_cannot_speak_is_refused_in_place(page, personas):
     assert "cannot speak the script's language" in page.inner_text("#script-error")
     page.select_option("#script-voice", "espeak-cmn")
     assert page.is_hidden("#script-error")
+    screenshot(page, "workspace-script-en")
     page.wait_for_selector("#generate:not([disabled])", timeout=60_000)
     # The server has the last word: a voice removed since the page was loaded is refused in place.
     page.evaluate("document.querySelector('#script-voice option:checked').value = 'zh_CN-gone-medium'")
