@@ -182,3 +182,17 @@ def test_the_cli_lists_voices_and_speaks_a_text_file(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "inference", "speak", "--text", "🙂", "--out", str(tmp_path / "b.wav")],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "script_empty" in bad.stderr
+
+
+def test_the_cli_lip_syncs_a_typed_script_with_its_phones(tmp_path, real_template):
+    out = tmp_path / "script.mp4"
+    done = subprocess.run([sys.executable, "-m", "inference", "generate", "--video", str(real_template), "--text",
+                           "Hello. This video was made from a script.", "--voice", JOE, "--out", str(out),
+                           "--backend", "retrieval", "--preset", "ultrafast"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["speech"]["aligned_sentences"] == 2 and report["speech"]["phones"] > 20
+    assert "speak [" in done.stderr and "render [" in done.stderr
+    assert abs(report["output_duration_s"] - report["speech"]["duration_s"]) < 0.1
+    assert inference.probe(out).has_audio
