@@ -33,8 +33,9 @@ SENTENCES = [
 
 
 def script_for(minutes: float) -> str:
-    # About 13 characters a second at speed 1.0 (inference.voices.CHARS_PER_SECOND).
-    want = int(minutes * 60 * 13)
+    # The default voice says about 17 characters a second at speed 1.0 (measured; the quota estimate,
+    # inference.voices.CHARS_PER_SECOND, assumes a slower 13 to stay on the safe side).
+    want = int(minutes * 60 * 17)
     out, i = [], 0
     while sum(len(s) + 1 for s in out) < want:
         out.append(SENTENCES[i % len(SENTENCES)])

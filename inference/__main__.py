@@ -31,7 +31,7 @@ class _Bar:
             self.stream.write("\n")
         self.stage = stage
         filled = int(fraction * 30)
-        self.stream.write(f"\r{stage:>7} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% {_counter(done, total):<15} {note[:45]:<45}")
+        self.stream.write(f"\r{stage:>7} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% {_counter(stage, done, total):<15} {note[:45]:<45}")
         self.stream.flush()
 
     def close(self):
@@ -39,8 +39,8 @@ class _Bar:
             self.stream.write("\n")
 
 
-def _counter(done, total):
-    return f"{done}/{total} frames" if total else ""
+def _counter(stage, done, total):
+    return f"{done}/{total} {'sentences' if stage == 'speak' else 'frames'}" if total else ""
 
 
 def main(argv=None) -> int:
@@ -158,9 +158,7 @@ def _speak(args, path):
         raise SystemExit("error: --speed must be within 0.5 and 2.0")
     bar = None if args.quiet else _Bar()
     try:
-        return synthesize(text, voice, path, speed=args.speed, folders=folders,
-                          on_progress=(lambda f, done, total: bar("speak", f, 0, 0, f"sentence {done} of {total}"))
-                          if bar else None)
+        return synthesize(text, voice, path, speed=args.speed, folders=folders, on_progress=bar)
     finally:
         if bar is not None:
             bar.close()

@@ -121,7 +121,7 @@ def speak_script(job_id):
         return  # Spoken already, being spoken, or nothing waits for it any more.
     last = [0.0]
 
-    def on_progress(fraction, done, total):
+    def on_progress(stage, fraction, done, total, note):
         now = time.monotonic()
         if now - last[0] >= settings.PROGRESS_INTERVAL_SECONDS or done == total:
             last[0] = now

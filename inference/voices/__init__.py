@@ -13,6 +13,7 @@ cancellation are checked between sentences.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 import wave
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from . import espeak, piper
 # kind -> engine class. A new kind of voice is a module beside these and one line here.
 ENGINES = {"piper": piper.PiperEngine, "espeak": espeak.EspeakEngine}
 
+SPEAK = "speak"  # the progress stage of speaking, before the engine's own stages (``progress.Stage``)
 SENTENCE_PAUSE_S = 0.25  # silence between sentences, as Piper's own runtime leaves
 MAX_SENTENCE_CHARS = 300  # longer "sentences" (lists, run-ons) are cut at commas, then at spaces
 # Speaking rates used to estimate a script's spoken length before it is spoken (at speed 1.0). On the side of
@@ -180,12 +182,11 @@ def synthesize(text: str, voice: str | Voice, output: str, speed: float = 1.0, f
 
     ``speed`` 0.5..2.0 (1.0: the voice's own pace). ``align`` also returns the phones said and when (forced
     alignment of each sentence's phonemes on its audio; recognition for a sentence that does not align).
-    ``max_sentences`` stops after that many (a preview). ``on_progress(fraction, done, total)`` after each
-    sentence; ``should_cancel()`` before each, raising ``Cancelled``. Raises ``ScriptEmpty``,
+    ``max_sentences`` stops after that many (a preview). ``on_progress(stage, fraction, done, total, note)``
+    after each sentence, as the engine reports (stage ``"speak"``, counters in sentences); ``should_cancel()``
+    before each, raising ``Cancelled``. Raises ``ScriptEmpty``,
     ``ScriptTooLong``, ``ScriptLanguage``, ``UnknownVoice``, ``VoiceUnavailable``, ``InputTooLong``.
     """
-    import time
-
     if not 0.5 <= float(speed) <= 2.0:
         raise ValueError("speed must be within 0.5..2.0")
     voice = voice if isinstance(voice, Voice) else find_voice(voice, folders)
@@ -229,7 +230,8 @@ def synthesize(text: str, voice: str | Voice, output: str, speed: float = 1.0, f
                 out.writeframes(pause.tobytes())
                 total += len(pause)
             if on_progress is not None:
-                on_progress((index + 1) / len(sentences), index + 1, len(sentences))
+                on_progress(SPEAK, (index + 1) / len(sentences), index + 1, len(sentences),
+                            f"sentence {index + 1} of {len(sentences)}")
     return Speech(path=str(output), duration_s=total / rate, sample_rate=rate, sentences=len(sentences),
                   voice=voice.id, phones=phones, aligned_sentences=aligned,
                   seconds={k: round(v, 3) for k, v in clock.items()})

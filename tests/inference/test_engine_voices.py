@@ -96,8 +96,8 @@ def test_mandarin_is_spoken_from_pinyin_with_mandarin_phones(tmp_path):
 def test_progress_arrives_per_sentence_and_cancel_stops_between_sentences(tmp_path):
     seen = []
     voices.synthesize(SCRIPT, "espeak-en-us", str(tmp_path / "a.wav"), align=False,
-                      on_progress=lambda f, done, total: seen.append((done, total)))
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+                      on_progress=lambda stage, f, done, total, note: seen.append((stage, done, total)))
+    assert seen == [("speak", 1, 3), ("speak", 2, 3), ("speak", 3, 3)]
     with pytest.raises(inference.Cancelled):
         voices.synthesize(SCRIPT, "espeak-en-us", str(tmp_path / "b.wav"), align=False,
                           should_cancel=lambda: len(seen) > 3, on_progress=lambda *a: seen.append(a))
