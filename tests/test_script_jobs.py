@@ -209,3 +209,24 @@ def test_a_voice_whose_file_is_damaged_fails_the_job_with_a_clear_message(api_fo
     tasks.speak_script(job.pk)
     job.refresh_from_db()
     assert job.audio is not None
+
+
+def test_a_script_held_by_a_live_worker_is_not_spoken_twice_but_a_lost_one_is_taken_over(personas, tmp_path, sent,
+                                                                                         settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    video = ingest(personas, tmp_path, VIDEOS[0], kind="video")
+    job, _ = services.create_job(personas.member, personas.team, None, [video],
+                                 script={"text": "Hello there.", "voice": JOE})
+    Job.objects.filter(pk=job.pk).update(speech_claimed_at=timezone.now())
+    tasks.speak_script(job.pk)
+    assert Job.objects.get(pk=job.pk).audio is None, "another worker is speaking it"
+    lost = timezone.now() - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS + 1)
+    Job.objects.filter(pk=job.pk).update(speech_claimed_at=lost)
+    # The housekeeping loop re-sends queued work whose message is gone: for this job, its speech.
+    Result.objects.filter(job=job).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert services.resend_orphaned_queued() == 1 and sent["speech"] == [job.pk]
+    tasks.speak_script(job.pk)
+    assert Job.objects.get(pk=job.pk).audio is not None
