@@ -196,3 +196,13 @@ def test_the_cli_lip_syncs_a_typed_script_with_its_phones(tmp_path, real_templat
     assert "speak [" in done.stderr and "render [" in done.stderr
     assert abs(report["output_duration_s"] - report["speech"]["duration_s"]) < 0.1
     assert inference.probe(out).has_audio
+
+
+def test_a_mandarin_piper_voice_gets_mandarin_phonemes_not_pinyin_read_as_english():
+    # Debian's espeak-ng `cmn` voice reads 你好 as the English words "knee three how three"; a Piper zh_CN voice
+    # (espeak voice "cmn" in its .onnx.json) is given the pinyin route instead.
+    direct = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "cmn"], input="你好".encode(), capture_output=True)
+    assert "θɹ" in direct.stdout.decode(), "what this works around"
+    phonemes = voices.espeak.phonemize("你好。", "cmn")
+    assert phonemes == voices.espeak.phonemize("ni3 hao3 .", "cmn-latn-pinyin")
+    assert "θɹ" not in "".join(phonemes) and phonemes[0].endswith(".")
