@@ -230,3 +230,13 @@ def test_a_script_held_by_a_live_worker_is_not_spoken_twice_but_a_lost_one_is_ta
     assert services.resend_orphaned_queued() == 1 and sent["speech"] == [job.pk]
     tasks.speak_script(job.pk)
     assert Job.objects.get(pk=job.pk).audio is not None
+
+
+def test_the_workspace_offers_a_script_with_the_installed_voices_in_both_languages(client_for, personas):
+    client = client_for(personas.member)
+    page = client.get(reverse("home")).content.decode()
+    assert 'value="script"' in page and "Preview the first sentence" in page
+    assert '<option value="en_US-joe-medium" data-family="en">' in page
+    assert 'data-family="zh"' in page
+    page = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "输入脚本" in page and "试听第一句" in page
