@@ -209,6 +209,9 @@ MUSETALK_BATCH = env_int("HEYGEM_MUSETALK_BATCH", 8, minimum=1)
 # A local wav2vec2-family model directory (save_pretrained layout) whose features drive the retrieval
 # engine's acoustic matching instead of log-mels. Never fetched from the Hub.
 WAV2VEC2_MODEL = env_str("HEYGEM_WAV2VEC2_MODEL", "").strip()
+# Scripts (text-to-speech): folders of Piper voices (NAME.onnx beside NAME.onnx.json), comma-separated, offered
+# beside the bundled English voice and espeak-ng's. Read from disk on the web and worker hosts alike.
+VOICES_DIRS = env_list("HEYGEM_VOICES_DIRS", [])
 
 # Retention, site defaults (a team's quota may override each): finished outputs and unused uploads
 # are deleted after this many days; a user's videos beyond this many GB go oldest first (0: no cap).

@@ -5,6 +5,9 @@ PyAV, torch, mediapipe and the speech models load inside the functions that need
 
     from inference import Config, generate
     report = generate("template.mp4", "speech.wav", "out.mp4", Config(), on_progress=print)
+
+A typed script becomes the driving audio with ``inference.voices.synthesize`` (offline text-to-speech), whose
+phone timings ``generate`` takes as ``phones=`` instead of recognising them.
 """
 from .config import Config, MediaInfo, Report
 from .progress import STAGES, Stage
@@ -18,7 +21,12 @@ from .errors import (
     NoAudioStream,
     NoFace,
     NoVideoStream,
+    ScriptEmpty,
+    ScriptLanguage,
+    ScriptTooLong,
+    UnknownVoice,
     UnsupportedMedia,
+    VoiceUnavailable,
 )
 
 __all__ = [
@@ -35,8 +43,13 @@ __all__ = [
     "NoVideoStream",
     "Report",
     "STAGES",
+    "ScriptEmpty",
+    "ScriptLanguage",
+    "ScriptTooLong",
     "Stage",
+    "UnknownVoice",
     "UnsupportedMedia",
+    "VoiceUnavailable",
     "generate",
     "init_runtime",
     "probe",

@@ -55,6 +55,31 @@ class ModelUnavailable(InferenceError):
     message = "The requested lip-sync model is not available on this server."
 
 
+class ScriptEmpty(InferenceError):
+    code = "script_empty"
+    message = "The script has no words to speak."
+
+
+class ScriptTooLong(InferenceError):
+    code = "script_too_long"
+    message = "The script would be longer than allowed once spoken."
+
+
+class ScriptLanguage(InferenceError):
+    code = "script_language"
+    message = "This voice cannot speak the script's language."
+
+
+class UnknownVoice(InferenceError):
+    code = "unknown_voice"
+    message = "There is no voice with this name."
+
+
+class VoiceUnavailable(InferenceError):
+    code = "voice_unavailable"
+    message = "This voice's files are missing or damaged on this server."
+
+
 ALL_ERRORS = (
     UnsupportedMedia,
     NoVideoStream,
@@ -64,4 +89,9 @@ ALL_ERRORS = (
     InputTooLarge,
     Cancelled,
     ModelUnavailable,
+    ScriptEmpty,
+    ScriptTooLong,
+    ScriptLanguage,
+    UnknownVoice,
+    VoiceUnavailable,
 )

@@ -1,10 +1,12 @@
 """REST API for assets, uploads, jobs and results (/api/v1/). Every object goes through jobs.access."""
 
 import fcntl
+import tempfile
+from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Prefetch
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -17,6 +19,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+import inference
 from accounts.access import current_membership, get_team_for_user
 from jobs import access, services
 from jobs.downloads import stream_file, zip_response
@@ -27,6 +30,7 @@ STATUS_FOR = {
     "no_team": 403,
     "file_too_large": 413, "input_too_large": 413, "asset_in_use": 409, "upload_offset": 409,
     "upload_incomplete": 409, "quota_storage": 403, "quota_jobs": 429, "quota_minutes": 403,
+    "script_too_long": 413, "voice_unavailable": 503,
 }
 MAX_BATCH = 100
 
@@ -83,19 +87,30 @@ class ResultSerializer(serializers.ModelSerializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
-    audio_name = serializers.CharField(source="audio.original_name", read_only=True)
+    audio_name = serializers.SerializerMethodField()
     results = ResultSerializer(many=True, read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
+    text = serializers.CharField(source="script", read_only=True)
 
     class Meta:
         model = Job
-        fields = ["id", "team", "created_by", "audio", "audio_name", "backend", "length_policy", "quality",
-                  "webhook_url", "created_at", "finished_at", "results"]
+        fields = ["id", "team", "created_by", "audio", "audio_name", "text", "voice", "speed", "backend",
+                  "length_policy", "quality", "webhook_url", "created_at", "finished_at", "results"]
+
+    def get_audio_name(self, job) -> str | None:
+        # A script job has no audio until its speech is synthesised.
+        return job.audio.original_name if job.audio_id else None
 
 
 class JobCreateSerializer(serializers.Serializer):
     team = serializers.IntegerField(required=False, help_text=_("Defaults to the current team."))
-    audio = serializers.IntegerField()
+    audio = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                     help_text=_("An audio asset; or give `text` instead."))
+    text = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False,
+                                 default=None, help_text=_("A script to speak instead of an audio asset."))
+    voice = serializers.CharField(required=False, allow_blank=True, default="", max_length=100,
+                                  help_text=_("A voice id from /api/v1/voices/; defaults to the first."))
+    speed = serializers.FloatField(required=False, default=1.0, min_value=0.5, max_value=2.0)
     videos = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=MAX_BATCH)
     backend = serializers.ChoiceField(Job.Backend.choices, default=Job.Backend.AUTO)
     length_policy = serializers.ChoiceField(Job.LengthPolicy.choices, default=Job.LengthPolicy.PINGPONG)
@@ -297,13 +312,19 @@ def jobs(request):
         return _page(request, _jobs_queryset(request.user), JobSerializer)
     data = _validated(JobCreateSerializer, request.data)
     team = _team(request, data.get("team"))
+    if (data["audio"] is None) == (data["text"] is None):
+        raise Refused("audio_or_script")
     visible = access.assets_for_user(request.user).filter(team=team)
-    audio = visible.filter(pk=data["audio"]).first()
+    audio = visible.filter(pk=data["audio"]).first() if data["audio"] is not None else None
     videos_by_id = visible.in_bulk(data["videos"])
-    if audio is None or any(pk not in videos_by_id for pk in data["videos"]):
+    if (data["audio"] is not None and audio is None) or any(pk not in videos_by_id for pk in data["videos"]):
         raise Invalid({"fields": {"assets": ["No such asset in this team."]}})
+    script = None
+    if data["text"] is not None:
+        script = {"text": data["text"], "voice": data["voice"] or _default_voice(), "speed": data["speed"]}
     job, created = services.create_job(
-        request.user, team, audio, [videos_by_id[pk] for pk in data["videos"]], backend=data["backend"],
+        request.user, team, audio, [videos_by_id[pk] for pk in data["videos"]], script=script,
+        backend=data["backend"],
         length_policy=data["length_policy"], quality=data["quality"],
         idempotency_key=request.headers.get("Idempotency-Key", "")[:100], webhook_url=data["webhook_url"])
     body = JobSerializer(_jobs_queryset(request.user).get(pk=job.pk)).data
@@ -417,6 +438,61 @@ def results_zip(request):
 def team_usage(request):
     """Your current team's usage against its quota."""
     return Response(services.usage(_team(request, request.query_params.get("team"))))
+
+
+# --- Voices (scripts) ---------------------------------------------------------------------------
+
+class VoiceSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    language = serializers.CharField(help_text=_("Language and region, e.g. en_US or zh_CN."))
+    family = serializers.CharField(help_text=_("The language alone: the scripts this voice can speak."))
+    engine = serializers.CharField()
+    sample_rate = serializers.IntegerField()
+    source = serializers.CharField()
+
+
+class PreviewSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    voice = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    speed = serializers.FloatField(required=False, default=1.0, min_value=0.5, max_value=2.0)
+
+
+def _default_voice():
+    from inference import voices as engine_voices
+
+    return engine_voices.default_voice_id(settings.VOICES_DIRS) or ""
+
+
+@extend_schema(responses=VoiceSerializer(many=True))
+@api_view(["GET"])
+def voices(request):
+    """The voices a script can be spoken with: installed here, nothing downloaded. The first is the default."""
+    from inference import voices as engine_voices
+
+    return Response([voice.to_dict() for voice in engine_voices.list_voices(settings.VOICES_DIRS)])
+
+
+@extend_schema(request=PreviewSerializer, responses={(200, "audio/wav"): bytes})
+@api_view(["POST"])
+@_refusals
+def voice_preview(request):
+    """The script's first sentence, spoken: a WAV to play before any job is made."""
+    from inference import voices as engine_voices
+
+    data = _validated(PreviewSerializer, request.data)
+    voice = data["voice"] or _default_voice()
+    services.check_script(data["text"], voice, data["speed"])
+    with tempfile.TemporaryDirectory(prefix="heygem-preview-") as workdir:
+        path = Path(workdir) / "preview.wav"
+        try:
+            engine_voices.synthesize(data["text"], voice, str(path), speed=data["speed"], folders=settings.VOICES_DIRS,
+                                     align=False, max_sentences=1)
+        except inference.InferenceError as exc:
+            raise Refused(exc.code) from exc
+        response = HttpResponse(path.read_bytes(), content_type="audio/wav")
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _int_or_none(value):

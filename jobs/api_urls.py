@@ -20,4 +20,6 @@ urlpatterns = [
     path("results/bulk-delete/", api.results_bulk_delete, name="api-results-bulk-delete"),
     path("results/zip/", api.results_zip, name="api-results-zip"),
     path("usage/", api.team_usage, name="api-usage"),
+    path("voices/", api.voices, name="api-voices"),
+    path("voices/preview/", api.voice_preview, name="api-voice-preview"),
 ]

@@ -4,6 +4,7 @@ The engine's errors carry stable codes (inference.errors); the user sees the mes
 in their language, never the exception's text.
 """
 
+from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
@@ -30,6 +31,15 @@ MESSAGES = {
     "upload_incomplete": _("The upload is not complete yet."),
     "low_disk": _("The server is almost out of disk space. New videos are paused until an admin frees some."),
     "worker_lost": _("The worker processing this video stopped responding."),
+    # Scripts (text-to-speech).
+    "script_empty": _("The script has no words to speak. Type some text."),
+    "script_too_long": _("Spoken, this script would be longer than this server allows (%(minutes)d minutes). "
+                         "Shorten it or split it into several jobs."),
+    "script_language": _("This voice cannot speak the script's language. Choose a voice in the script's language."),
+    "unknown_voice": _("There is no voice with this name. Choose one from the list."),
+    "voice_unavailable": _("This voice's files are missing or damaged on this server. Choose another voice or "
+                           "ask an admin."),
+    "audio_or_script": _("Give either an audio file or a script for the voice, not both."),
     "internal_error": _("Something went wrong on our side. The job id is %(job)s; an admin can look it up."),
 }
 
@@ -51,7 +61,7 @@ def message_for(code, **params):
     """The message for `code` in the active language. Numbers are formatted here, at render time,
     so a message stored or raised under one language shows correctly in another."""
     template = MESSAGES.get(code, MESSAGES["internal_error"])
-    values = {"job": "?", "minutes": 0, "size": ""} | params
+    values = {"job": "?", "minutes": settings.MAX_INPUT_SECONDS // 60, "size": ""} | params
     if "limit_bytes" in params:
         values["size"] = filesizeformat(params["limit_bytes"])
     return str(template) % values

@@ -52,7 +52,10 @@ class Asset(models.Model):
 
 
 class Job(models.Model):
-    """One audio and one or more videos (batch mode: one audio x N videos); one Result per video."""
+    """One audio and one or more videos (batch mode: one audio x N videos); one Result per video.
+
+    A job made from a script has no audio until its speech is synthesised (`speak_script`): the spoken
+    script then becomes an ordinary audio asset, and its phone timings drive the lips."""
 
     class Backend(models.TextChoices):
         AUTO = "auto", _("Automatic")
@@ -73,7 +76,15 @@ class Job(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
-    audio = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="audio_jobs")
+    audio = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="audio_jobs", null=True, blank=True)
+    script = models.TextField(_("script"), blank=True)
+    voice = models.CharField(_("voice"), max_length=100, blank=True)
+    speed = models.FloatField(default=1.0)
+    # The spoken script's phones, [[ARPAbet phone, start_s, end_s], ...]: the engine uses them instead of
+    # recognising phones in the audio.
+    phones = models.JSONField(null=True, blank=True)
+    # Set while a worker speaks the script; an old value means that worker was lost.
+    speech_claimed_at = models.DateTimeField(null=True, blank=True)
     backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.AUTO)
     length_policy = models.CharField(max_length=10, choices=LengthPolicy.choices, default=LengthPolicy.PINGPONG)
     quality = models.CharField(max_length=10, choices=Quality.choices, default=Quality.STANDARD)
@@ -97,6 +108,10 @@ class Job(models.Model):
     @property
     def is_batch(self):
         return self.results.count() > 1
+
+    @property
+    def needs_speech(self):
+        return bool(self.script) and self.audio_id is None
 
 
 class Result(models.Model):

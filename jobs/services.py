@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone, translation
 
 import inference
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 QUALITY = {"standard": ("veryfast", 18), "high": ("medium", 16), "small": ("veryfast", 24)}
 # A result whose worker vanished is re-queued this many times in all before it fails.
 MAX_ATTEMPTS = 2
+# The share of a script job's progress bar that speaking the script takes (it is fast beside lip-syncing).
+SPEECH_SHARE = 0.1
 
 
 class LocalFile(File):
@@ -195,23 +197,32 @@ def delete_asset(asset):
 
 # --- Jobs --------------------------------------------------------------------------------------
 
-def create_job(user, team, audio, videos, *, backend="auto", length_policy="pingpong", quality="standard",
-               idempotency_key="", webhook_url=""):
+def create_job(user, team, audio, videos, *, script=None, backend="auto", length_policy="pingpong",
+               quality="standard", idempotency_key="", webhook_url=""):
     """Creates a job with one result per video and queues them after commit.
 
-    Checks and reserves the team's quota under a lock on its Quota row. Returns (job, created);
-    a retried request with the same idempotency key returns the first job and created=False.
+    `script` ({"text", "voice", "speed"}) stands in for `audio` (then None): a worker speaks it first
+    (speak_script) and the results are queued once the speech is an audio asset. Checks and reserves the
+    team's quota under a lock on its Quota row (a script by its estimated spoken length). Returns (job,
+    created); a retried request with the same idempotency key returns the first job and created=False.
     """
     if idempotency_key:
         existing = Job.objects.filter(created_by=user, idempotency_key=idempotency_key).first()
         if existing:
             return existing, False
-    if not audio.has_audio:
+    if (audio is None) == (script is None):
+        raise Refused("audio_or_script")
+    if script is not None:
+        script = {"text": script["text"], "voice": script["voice"], "speed": float(script.get("speed") or 1.0)}
+        seconds = check_script(**script)
+    elif not audio.has_audio:
         raise Refused("no_audio_stream")
+    else:
+        seconds = audio.duration_s
     _refuse_when_low_on_disk()
     if not videos or any(video.kind != Asset.Kind.VIDEO for video in videos):
         raise Refused("no_video_stream")
-    minutes = audio.duration_s / 60
+    minutes = seconds / 60
     try:
         with transaction.atomic():
             quota = Quota.objects.select_for_update().get(team=team)
@@ -224,13 +235,17 @@ def create_job(user, team, audio, videos, *, backend="auto", length_policy="ping
             job = Job.objects.create(
                 team=team, created_by=user, audio=audio, backend=backend, length_policy=length_policy,
                 quality=quality, idempotency_key=idempotency_key, webhook_url=webhook_url,
-                webhook_secret=secrets.token_hex(32) if webhook_url else "")
+                webhook_secret=secrets.token_hex(32) if webhook_url else "",
+                **({"script": script["text"], "voice": script["voice"], "speed": script["speed"]} if script else {}))
             results = [Result.objects.create(job=job, video=video, minutes=minutes) for video in videos]
             record_event(job.pk, "job.created", f"{len(results)} video(s) queued",
                          data={"results": [r.pk for r in results]})
             for result in results:
                 _result_changed(result.pk)
-                transaction.on_commit(partial(enqueue_result, result.pk, audio.duration_s))
+                if script is None:
+                    transaction.on_commit(partial(enqueue_result, result.pk, audio.duration_s))
+            if script is not None:
+                transaction.on_commit(partial(enqueue_speech, job.pk, seconds))
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -252,6 +267,14 @@ def enqueue_result(result_id, audio_seconds):
     # Generous: slow CPUs run several times slower than real time on long inputs.
     time_limit_ms = int(max(15 * 60, audio_seconds * 30) * 1000)
     run_lipsync.send_with_options(args=(result_id,), time_limit=time_limit_ms)
+
+
+def _enqueue_work(result):
+    """Sends a queued result to a worker, or first its job's script to be spoken."""
+    if result.job.needs_speech:
+        enqueue_speech(result.job_id, check_seconds(result.job))
+    else:
+        enqueue_result(result.pk, result.job.audio.duration_s)
 
 
 def engine_config(job):
@@ -389,7 +412,7 @@ def retry_result(result):
             Job.objects.filter(pk=result.job_id).update(finished_at=None)
             record_event(result.job_id, "result.requeued", "Queued again by an administrator", result.pk)
             _result_changed(result.pk)
-            transaction.on_commit(partial(enqueue_result, result.pk, result.job.audio.duration_s))
+            transaction.on_commit(partial(_enqueue_work, result))
     return bool(updated)
 
 
@@ -445,7 +468,7 @@ def reap_stale_results(now=None):
                     record_event(result.job_id, "result.requeued", "The worker stopped responding; queued again",
                                  result.pk)
                     _result_changed(result.pk)
-                    transaction.on_commit(partial(enqueue_result, result.pk, result.job.audio.duration_s))
+                    transaction.on_commit(partial(_enqueue_work, result))
                     requeued += 1
         elif fail_result(result.pk, "worker_lost"):
             failed += 1
@@ -465,5 +488,95 @@ def resend_orphaned_queued(older_than_seconds=60):
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     orphans = Result.objects.filter(state=Result.State.QUEUED, created_at__lt=cutoff).select_related("job__audio")
     for result in orphans:
-        enqueue_result(result.pk, result.job.audio.duration_s)
+        _enqueue_work(result)
     return len(orphans)
+
+
+# --- Scripts: speech synthesised by a worker before the lips are synced ---------------------------
+
+def check_script(text, voice, speed=1.0):
+    """The spoken length (seconds) a script is expected to have, or Refused: nothing to say, too long once
+    spoken, an unknown voice, or a voice that cannot speak the script's language."""
+    from inference import voices
+
+    try:
+        found = voices.find_voice(voice, settings.VOICES_DIRS)
+        voices.check_script(text, found, speed, settings.MAX_INPUT_SECONDS)
+    except inference.ScriptTooLong as exc:
+        raise Refused("script_too_long", minutes=settings.MAX_INPUT_SECONDS // 60) from exc
+    except inference.InferenceError as exc:
+        raise Refused(exc.code) from exc
+    return voices.estimate_seconds(text, speed)
+
+
+def check_seconds(job):
+    from inference import voices
+
+    return voices.estimate_seconds(job.script, job.speed)
+
+
+def enqueue_speech(job_id, seconds):
+    from jobs.tasks import speak_script
+
+    # Speaking runs at several times real time even on a busy CPU; the limit only stops a hung process.
+    speak_script.send_with_options(args=(job_id,), time_limit=int(max(10 * 60, seconds * 5) * 1000))
+
+
+def claim_speech(job_id):
+    """One worker's claim on speaking a job's script. None when it is spoken already, a live worker speaks it,
+    or none of its results still waits (all cancelled)."""
+    now = timezone.now()
+    lost = now - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS)
+    with transaction.atomic():
+        if not Result.objects.filter(job_id=job_id, state=Result.State.QUEUED).exists():
+            return None
+        claimed = Job.objects.filter(Q(speech_claimed_at__isnull=True) | Q(speech_claimed_at__lt=lost), pk=job_id,
+                                     audio__isnull=True).exclude(script="").update(speech_claimed_at=now)
+        if not claimed:
+            return None
+        job = Job.objects.select_related("team", "created_by").get(pk=job_id)
+        record_event(job.pk, "job.speaking", "Speaking the script")
+        for result_id in Result.objects.filter(job=job, state=Result.State.QUEUED).values_list("pk", flat=True):
+            record_event(job.pk, "result.log", "Speaking the script", result_id, data={"stage": "speak"})
+    return job
+
+
+def report_speech_progress(job, fraction, done=0, total=0):
+    """Progress of speaking, shown on each waiting result as the "speak" stage. Returns False when no result
+    waits for the speech any more (all cancelled), so the worker can stop."""
+    fraction = min(max(float(fraction), 0.0), 1.0)
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk, audio__isnull=True).update(speech_claimed_at=timezone.now())
+        waiting = list(Result.objects.filter(job=job, state=Result.State.QUEUED).values_list("pk", flat=True))
+        Result.objects.filter(pk__in=waiting, state=Result.State.QUEUED).update(
+            stage="speak", progress=fraction * SPEECH_SHARE, frames_done=done, frames_total=total)
+        for result_id in waiting:
+            record_event(job.pk, "result.progress", f"Speaking sentence {done} of {total}", result_id,
+                         data={"stage": "speak", "progress": round(fraction * SPEECH_SHARE, 4), "frames_done": done,
+                               "frames_total": total})
+    return bool(waiting)
+
+
+def attach_speech(job, wav_path, phones):
+    """The spoken script becomes the job's audio (an ordinary asset: listed, downloadable, counted in storage),
+    each result's minutes become the real spoken length, and the waiting results are queued. Raises Refused
+    (storage quota, too long)."""
+    asset = ingest_file(job.team, job.created_by, wav_path, f"script-{job.pk}.wav", Asset.Kind.AUDIO)
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, audio__isnull=True).update(
+                audio=asset, phones=[[p, s, e] for p, s, e in phones] if phones is not None else None):
+            return False
+        Result.objects.filter(job=job).update(minutes=asset.duration_s / 60)
+        record_event(job.pk, "job.spoken", f"Spoke the script: {asset.duration_s:.1f} s of speech",
+                     data={"audio": asset.pk, "duration_s": asset.duration_s})
+        for result_id in Result.objects.filter(job=job, state=Result.State.QUEUED).values_list("pk", flat=True):
+            transaction.on_commit(partial(enqueue_result, result_id, asset.duration_s))
+    return True
+
+
+def fail_speech(job, code):
+    """The script could not be spoken: every result still waiting for it fails with `code`. The claim is
+    released, so an admin's retry speaks it again at once."""
+    Job.objects.filter(pk=job.pk).update(speech_claimed_at=None)
+    return sum(fail_result(result_id, code) for result_id in
+               Result.objects.filter(job=job, state__in=Result.ACTIVE).values_list("pk", flat=True))

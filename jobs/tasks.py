@@ -18,10 +18,12 @@ from django.conf import settings
 from heygem_site.broker import broker  # noqa: F401
 
 import inference
+from inference import voices
 from jobs import services
+from jobs.errors import Refused
 from jobs.housekeeping import WORK_DIR_PREFIX
 from jobs.media import make_thumbnail
-from jobs.models import Job
+from jobs.models import Job, Result
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,12 @@ assert set(STAGE_SHARES) == set(inference.STAGES), "every engine stage needs its
 
 
 class Reporter:
-    """The engine's progress and cancel callbacks, throttled to one database write a second."""
+    """The engine's progress and cancel callbacks, throttled to one database write a second. `start`: the share
+    of the bar already done before the engine runs (a script job's speaking)."""
 
-    def __init__(self, result, interval=None):
+    def __init__(self, result, interval=None, start=0.0):
         self.result = result
+        self.start = start
         self.interval = settings.PROGRESS_INTERVAL_SECONDS if interval is None else interval
         self.last_write = 0.0
         self.last_check = 0.0
@@ -47,7 +51,8 @@ class Reporter:
 
     def on_progress(self, stage, fraction, done=0, total=0, note=""):
         if stage in STAGE_SHARES:
-            self.overall = max(self.overall, STAGE_STARTS[stage] + STAGE_SHARES[stage] * fraction)
+            engine = STAGE_STARTS[stage] + STAGE_SHARES[stage] * fraction
+            self.overall = max(self.overall, self.start + (1 - self.start) * engine)
         now = time.monotonic()
         if stage != self.stage:
             self.stage = stage
@@ -55,7 +60,8 @@ class Reporter:
         elif now - self.last_write < self.interval:
             return
         self.last_write = now
-        if not services.report_progress(self.result, stage, min(self.overall, 0.99), done, total, note):
+        if not services.report_progress(self.result, stage, min(max(self.overall, self.start), 0.99), done, total,
+                                        note):
             self.cancelled = True
 
     def should_cancel(self):
@@ -82,14 +88,18 @@ def run_lipsync(result_id):
     result = services.claim_result(result_id)
     if result is None:
         return  # Cancelled, deleted or claimed by another worker.
-    reporter = Reporter(result)
+    job = result.job
+    reporter = Reporter(result, start=services.SPEECH_SHARE if job.script else 0.0)
     with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as workdir:
         try:
             video = _local_path(result.video.file, workdir)
-            audio = _local_path(result.job.audio.file, workdir)
+            audio = _local_path(job.audio.file, workdir)
             output = Path(workdir) / "output.mp4"
-            report = inference.generate(str(video), str(audio), str(output), services.engine_config(result.job),
-                                        on_progress=reporter.on_progress, should_cancel=reporter.should_cancel)
+            # A spoken script's phones are known exactly: the engine uses them instead of recognising phones.
+            known = {"phones": [tuple(p) for p in job.phones]} if job.phones is not None else {}
+            report = inference.generate(str(video), str(audio), str(output), services.engine_config(job),
+                                        on_progress=reporter.on_progress, should_cancel=reporter.should_cancel,
+                                        **known)
             thumbnail = make_thumbnail(output, Path(workdir) / "poster.jpg")
             services.finish_result(result, output, thumbnail, report)
         except inference.Cancelled:
@@ -100,6 +110,45 @@ def run_lipsync(result_id):
         except Exception:
             log.exception("Result %s failed unexpectedly", result_id, extra={"job": result.job_id, "result": result_id})
             services.fail_result(result_id, "internal_error", attempt=result.attempts)
+            raise
+
+
+@dramatiq.actor(queue_name="gpu", max_retries=0, time_limit=2 * 3600 * 1000)
+def speak_script(job_id):
+    """Speaks a script job's text into its audio asset, then queues its results (services.attach_speech)."""
+    job = services.claim_speech(job_id)
+    if job is None:
+        return  # Spoken already, being spoken, or nothing waits for it any more.
+    last = [0.0]
+
+    def on_progress(stage, fraction, done, total, note):
+        now = time.monotonic()
+        if now - last[0] >= settings.PROGRESS_INTERVAL_SECONDS or done == total:
+            last[0] = now
+            if not services.report_speech_progress(job, fraction, done, total):
+                raise inference.Cancelled()
+
+    def should_cancel():
+        return not Result.objects.filter(job_id=job_id, state=Result.State.QUEUED).exists()
+
+    with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as workdir:
+        wav = Path(workdir) / "speech.wav"
+        try:
+            services.report_speech_progress(job, 0.0, 0, 0)
+            speech = voices.synthesize(job.script, job.voice, str(wav), speed=job.speed, folders=settings.VOICES_DIRS,
+                                       max_seconds=settings.MAX_INPUT_SECONDS, on_progress=on_progress,
+                                       should_cancel=should_cancel)
+            services.attach_speech(job, wav, speech.phones)
+        except inference.Cancelled:
+            pass  # Every result was cancelled meanwhile.
+        except inference.InferenceError as exc:
+            log.info("Job %s: the script could not be spoken: %s", job_id, exc, extra={"job": job_id})
+            services.fail_speech(job, exc.code)
+        except Refused as refused:
+            services.fail_speech(job, refused.code)
+        except Exception:
+            log.exception("Job %s: speaking failed unexpectedly", job_id, extra={"job": job_id})
+            services.fail_speech(job, "internal_error")
             raise
 
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import current_membership
 from accounts.models import Quota
+from inference import voices
 from jobs import services
 from jobs.housekeeping import expiry_of
 from jobs.access import get_job_for_user, get_result_for_user, results_for_user
@@ -36,6 +37,7 @@ def workspace(request):
         "max_input_minutes": settings.MAX_INPUT_SECONDS // 60,
         "length_policies": Job.LengthPolicy.choices,
         "qualities": Job.Quality.choices,
+        "voices": [voice.to_dict() for voice in voices.list_voices(settings.VOICES_DIRS)],
     }
     return render(request, "jobs/workspace.html", context)
 

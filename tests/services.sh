@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real services the test suite talks to are installed and running:
-# PostgreSQL on 127.0.0.1:5432 with a `heygem` role (CREATEDB), Redis on 127.0.0.1:6379.
+# PostgreSQL on 127.0.0.1:5432 with a `heygem` role (CREATEDB), Redis on 127.0.0.1:6379; and the programs
+# it runs: nginx, espeak-ng, Chromium.
 # Installs missing packages with apt-get when running as root; starts servers without systemd.
 set -euo pipefail
 
@@ -67,6 +68,10 @@ say "Redis ready on 127.0.0.1:$REDIS_PORT"
 # --- nginx and openssl: installed only; the nginx tests start their own on free ports ---
 bash "$(dirname "$0")/../nginx/install.sh"
 say "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') installed (tests start their own)"
+
+# --- espeak-ng: phonemes for typed scripts (a separate GPL program, never linked; README "Licences") ---
+need_package espeak-ng espeak-ng
+say "espeak-ng $(espeak-ng --version | awk '{print $4}') ready"
 
 # --- Chromium for the browser tests: Debian's package, driven by Playwright (no browser download) ---
 need_package chromium chromium

@@ -8,7 +8,7 @@
   const jobId = root.dataset.job;
   const { api, element, formatSeconds } = HeyGem;
   const STAGES = {
-    starting: gettext("Starting"), probe: gettext("Reading the files"), audio: gettext("Listening to the voice"),
+    speak: gettext("Speaking the script"), starting: gettext("Starting"), probe: gettext("Reading the files"), audio: gettext("Listening to the voice"),
     track: gettext("Tracking the face"), select: gettext("Choosing mouth shapes"), render: gettext("Rendering"),
     finish: gettext("Saving"), done: gettext("Done"),
   };
@@ -31,8 +31,9 @@
     node.querySelector(".progress").setAttribute("aria-valuenow", percent);
     node.querySelector(".percent").textContent = percent + " %";
     node.querySelector(".stage").textContent = STAGES[data.stage] || data.stage || "";
+    const counter = data.stage === "speak" ? gettext("sentence %(done)s of %(total)s") : gettext("frame %(done)s of %(total)s");
     node.querySelector(".frames").textContent = data.frames_total
-      ? interpolate(gettext("frame %(done)s of %(total)s"), { done: data.frames_done, total: data.frames_total }, true) : "";
+      ? interpolate(counter, { done: data.frames_done, total: data.frames_total }, true) : "";
     const started = node.dataset.started ? Date.parse(node.dataset.started) : null;
     if (started && time) {
       const elapsed = (Date.parse(time) - started) / 1000;

@@ -13,6 +13,7 @@
   const items = { audio: [], video: [] };  // {file, state: "uploading"|"ready"|"refused", asset, node}
   const generate = document.getElementById("generate");
   const { element, formatBytes, formatSeconds, api } = HeyGem;
+  const script = HeyGem.script;  // the "Type a script" voice source (script.js), when the page has one
 
   // crypto.randomUUID exists only on HTTPS and localhost; a LAN address over HTTP gets the fallback.
   function newKey() {
@@ -149,7 +150,8 @@
 
   function refresh() {
     const ready = (kind) => items[kind].length > 0 && items[kind].every((item) => item.state === "ready");
-    generate.disabled = !(ready("audio") && ready("video"));
+    const voiceReady = script && script.active() ? script.ready() : ready("audio");
+    generate.disabled = !(voiceReady && ready("video"));
   }
 
   for (const tab of root.querySelectorAll("[role=tab]")) tab.addEventListener("click", () => setMode(tab.dataset.mode));
@@ -174,8 +176,9 @@
     const error = document.getElementById("generate-error");
     error.hidden = true;
     try {
+      const voice = script && script.active() ? script.payload() : { audio: items.audio[0].asset.id };
       const job = await api("POST", "/api/v1/jobs/", {
-        audio: items.audio[0].asset.id, videos: items.video.map((item) => item.asset.id),
+        ...voice, videos: items.video.map((item) => item.asset.id),
         length_policy: document.getElementById("length_policy").value, quality: document.getElementById("quality").value,
       }, { "Idempotency-Key": root.dataset.idempotencyKey || (root.dataset.idempotencyKey = newKey()) });
       window.location.href = `/jobs/${job.id}/`;
@@ -187,5 +190,6 @@
     }
   });
 
+  if (script) script.onchange = refresh;
   setMode("single");
 })();

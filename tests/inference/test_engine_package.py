@@ -32,7 +32,8 @@ def test_error_codes_are_stable_and_unique():
     codes = {cls.code for cls in inference.ALL_ERRORS}
     assert codes == {
         "unsupported_media", "no_video_stream", "no_audio_stream", "no_face", "input_too_long",
-        "input_too_large", "cancelled", "model_unavailable",
+        "input_too_large", "cancelled", "model_unavailable", "script_empty", "script_too_long", "script_language",
+        "unknown_voice", "voice_unavailable",
     }
     for cls in inference.ALL_ERRORS:
         err = cls("/secret/path/file.mp4")
