@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0002_dedup_per_owner'),
+        ('jobs', '0003_musetalk_backend'),
     ]
 
     operations = [
