@@ -5,6 +5,7 @@ through the REST API, so the rules live in one place (jobs.services, jobs.access
 """
 
 from datetime import datetime, time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,9 +18,10 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import current_membership
 from accounts.models import Quota
-from jobs import services
+from jobs import pace, services
 from jobs.housekeeping import expiry_of
-from jobs.access import get_job_for_user, get_result_for_user, results_for_user
+from jobs.access import MANAGER_ROLES, get_job_for_user, get_result_for_user, results_for_user
+from jobs.errors import message_for
 from jobs.models import Job, Result
 
 GALLERY_PAGE_SIZE = 24
@@ -43,16 +45,41 @@ def workspace(request):
 @login_required
 def job_detail(request, job_id):
     job = get_job_for_user(request.user, job_id)
-    results = job.results.select_related("video").order_by("pk")
-    return render(request, "jobs/job.html", {"job": job, "results": results})
+    results = list(job.results.select_related("video", "job__audio").order_by("pk"))
+    for result in results:
+        result.template_frames, result.output_frames = pace.frame_counts(result)
+    _add_error_message(results)
+    return render(request, "jobs/job.html", {
+        "job": job, "results": results, "pace": pace.recent_pace(),
+        "any_active": any(r.state in Result.ACTIVE for r in results),
+        "any_succeeded": any(r.state == Result.State.SUCCEEDED for r in results)})
+
+
+def _team_members_to_show(request):
+    """The current team's memberships when the user may see the team's videos (owner, admin), else None."""
+    membership = current_membership(request)
+    if membership is None or membership.role not in MANAGER_ROLES:
+        return None
+    return membership.team.memberships.select_related("user").order_by("user__username")
 
 
 def _gallery_results(request):
-    """The user's own results with the gallery's filters applied, newest first."""
-    results = (results_for_user(request.user).filter(job__created_by=request.user)
-               .select_related("video", "job", "job__audio").order_by("-created_at", "-pk"))
-    filters = {"state": request.GET.get("state", ""), "job": request.GET.get("job", ""),
+    """The user's own results, or with ?scope=team the current team's (owners and admins), with the
+    gallery's filters applied, newest first."""
+    filters = {"scope": request.GET.get("scope", ""), "member": request.GET.get("member", ""),
+               "state": request.GET.get("state", ""), "job": request.GET.get("job", ""),
                "since": request.GET.get("since", ""), "until": request.GET.get("until", "")}
+    results = results_for_user(request.user).select_related("video", "job", "job__audio", "job__created_by")
+    if filters["scope"] == "team" and _team_members_to_show(request) is not None:
+        results = results.filter(job__team=current_membership(request).team)
+        if filters["member"].isdigit():
+            results = results.filter(job__created_by_id=int(filters["member"]))
+        else:
+            filters["member"] = ""
+    else:
+        results = results.filter(job__created_by=request.user)
+        filters["scope"] = filters["member"] = ""
+    results = results.order_by("-created_at", "-pk")
     if filters["state"] in Result.State.values:
         results = results.filter(state=filters["state"])
     if filters["job"].isdigit():
@@ -71,16 +98,30 @@ def gallery(request):
     results, filters = _gallery_results(request)
     page = Paginator(results, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     _add_expiry(page.object_list)
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
-    return render(request, "jobs/gallery.html", {"page": page, "filters": filters, "query": query,
-                                                 "states": Result.State.choices})
+    _add_error_message(page.object_list)
+    query = _query(filters)
+    narrowed = any(v for k, v in filters.items() if k != "scope")
+    return render(request, "jobs/gallery.html", {
+        "page": page, "filters": filters, "query": query, "states": Result.State.choices, "narrowed": narrowed,
+        "members": _team_members_to_show(request), "scope_query": _query(filters, keep=("scope", "member"))})
+
+
+def _query(filters, keep=None):
+    return urlencode([(k, v) for k, v in filters.items() if v and (keep is None or k in keep)])
+
+
+def _add_error_message(results):
+    """Sets `error_text`: the failure in the reader's language (none for a cancelled or fine result)."""
+    for result in results:
+        failed = result.error_code and result.state == Result.State.FAILED
+        result.error_text = message_for(result.error_code, job=result.job_id) if failed else ""
 
 
 def _place_in_gallery(request, result):
     """(ids of the gallery as filtered, the result's index in them or None, the filter query string)."""
     results, filters = _gallery_results(request)
     ids = list(results.values_list("pk", flat=True))
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = _query(filters)
     return ids, (ids.index(result.pk) if result.pk in ids else None), query
 
 
@@ -91,8 +132,10 @@ def player(request, result_id):
     newer = ids[position - 1] if position else None
     older = ids[position + 1] if position is not None and position + 1 < len(ids) else None
     _add_expiry([result])
+    _add_error_message([result])
     return render(request, "jobs/player.html", {"result": result, "newer": newer, "older": older, "query": query,
-                                                "position": position, "count": len(ids)})
+                                                "position": position, "count": len(ids),
+                                                "error_message": result.error_text})
 
 
 def _add_expiry(results):
