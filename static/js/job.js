@@ -15,7 +15,14 @@
   const STATES = { queued: gettext("Queued"), running: gettext("Running"), succeeded: gettext("Succeeded"),
                    failed: gettext("Failed"), cancelled: gettext("Cancelled") };
   const connection = document.getElementById("connection");
-  let lastSeq = 0, socket = null, retries = 0, finished = false;
+  const cancelAll = document.getElementById("cancel-all");
+  const zipAll = document.getElementById("zip-job");
+  const pace = JSON.parse(document.getElementById("stage-pace").textContent);
+  const etas = {};
+  // A socket can go silent without closing (a stalled proxy, a sleeping laptop): the page pings
+  // every PING_MS and treats STALL_MS without a word from the server as a lost connection.
+  const PING_MS = 5000, STALL_MS = 12000;
+  let lastSeq = 0, socket = null, retries = 0, finished = false, lastHeard = Date.now();
 
   function card(resultId) { return document.getElementById(`result-${resultId}`); }
 
@@ -23,6 +30,17 @@
     node.dataset.state = state;
     node.querySelector(".state").textContent = STATES[state] || state;
     node.querySelector(".cancel").hidden = !(state === "queued" || state === "running");
+    // The job's buttons follow its videos: nothing to cancel once all ended, a ZIP once one succeeded.
+    const states = [...root.querySelectorAll(".result")].map((item) => item.dataset.state);
+    cancelAll.hidden = !states.some((value) => value === "queued" || value === "running");
+    zipAll.hidden = !states.includes("succeeded");
+  }
+
+  function estimator(node) {
+    const id = node.dataset.result;
+    etas[id] = etas[id] || HeyGemEta.create(pace, { template: Number(node.dataset.templateFrames) || 1,
+                                                    output: Number(node.dataset.outputFrames) || 1 });
+    return etas[id];
   }
 
   function setProgress(node, data, time) {
@@ -34,11 +52,13 @@
     node.querySelector(".frames").textContent = data.frames_total
       ? interpolate(gettext("frame %(done)s of %(total)s"), { done: data.frames_done, total: data.frames_total }, true) : "";
     const started = node.dataset.started ? Date.parse(node.dataset.started) : null;
-    if (started && time) {
+    if (started && time && data.stage && data.stage !== "done") {
       const elapsed = (Date.parse(time) - started) / 1000;
-      const left = data.progress > 0.02 ? elapsed * (1 - data.progress) / data.progress : NaN;
-      node.querySelector(".times").textContent = "· " + interpolate(gettext("%(elapsed)s elapsed, about %(left)s left"),
-        { elapsed: formatSeconds(elapsed), left: formatSeconds(left) }, true);
+      const left = estimator(node).update(data, Date.parse(time) / 1000);
+      node.querySelector(".times").textContent = "· " + (isFinite(left)
+        ? interpolate(gettext("%(elapsed)s elapsed, about %(left)s left"), { elapsed: formatSeconds(elapsed), left: formatSeconds(left) }, true)
+        : interpolate(gettext("%(elapsed)s elapsed"), { elapsed: formatSeconds(elapsed) }, true));
+      node.dataset.secondsLeft = isFinite(left) ? Math.round(left) : "";
     }
   }
 
@@ -94,6 +114,7 @@
       finished = true;
       connection.textContent = gettext("Finished");
       connection.dataset.state = "finished";
+      cancelAll.hidden = true;
     }
     if (!node) return;
     log(node, event);
@@ -127,29 +148,59 @@
     }
   }
 
+  function showLive() {
+    if (!finished) { connection.textContent = gettext("Live"); connection.dataset.state = "live"; }
+  }
+
+  function showReconnecting() {
+    connection.textContent = gettext("Reconnecting…");
+    connection.dataset.state = "reconnecting";
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}/?after=${lastSeq}`);
-    socket.addEventListener("open", () => {
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}/?after=${lastSeq}`);
+    socket = ws;
+    lastHeard = Date.now();
+    // Each handler ignores a socket the page has given up on.
+    ws.addEventListener("open", () => {
+      if (ws !== socket) return;
       retries = 0;
-      if (!finished) { connection.textContent = gettext("Live"); connection.dataset.state = "live"; }
+      lastHeard = Date.now();
+      showLive();
     });
-    socket.addEventListener("message", (message) => apply(JSON.parse(message.data)));
-    socket.addEventListener("close", () => {
-      if (finished) return;
-      connection.textContent = gettext("Reconnecting…");
-      connection.dataset.state = "reconnecting";
+    ws.addEventListener("message", (message) => {
+      if (ws !== socket) return;
+      lastHeard = Date.now();
+      const event = JSON.parse(message.data);
+      if (event.kind === "pong") showLive();
+      else apply(event);
+    });
+    ws.addEventListener("close", () => {
+      if (ws !== socket || finished) return;
+      showReconnecting();
       retries += 1;
-      setTimeout(connect, Math.min(10000, 500 * 2 ** retries));
+      setTimeout(() => { if (ws === socket) connect(); }, Math.min(10000, 500 * 2 ** retries));
     });
   }
+
+  setInterval(() => {
+    if (finished || !socket) return;
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+    if (Date.now() - lastHeard > STALL_MS) {
+      showReconnecting();
+      const stalled = socket;
+      connect();  // Replaces `socket` first, so the stalled one's late events are ignored.
+      stalled.close();
+    }
+  }, PING_MS);
 
   for (const node of root.querySelectorAll(".result")) {
     node.querySelector(".cancel").addEventListener("click", async () => {
       try { await api("POST", `/api/v1/results/${node.dataset.result}/cancel/`); } catch (error) { alert(error.message); }
     });
   }
-  document.getElementById("cancel-all").addEventListener("click", async () => {
+  cancelAll.addEventListener("click", async () => {
     try { await api("POST", `/api/v1/jobs/${jobId}/cancel/`); } catch (error) { alert(error.message); }
   });
   // Tests (and curious users) can drop the connection to see the page catch up.
