@@ -9,7 +9,7 @@
   const CHUNK = 8 * 1024 * 1024;
   const AUDIO_EXT = /\.(wav|mp3|m4a|aac|flac|ogg|oga|opus|wma|mp4|mov|mkv|webm)$/i;
   const VIDEO_EXT = /\.(mp4|mov|mkv|webm|avi|flv|m4v|ts|mts)$/i;
-  let mode = "single";
+  let mode = "single", leaving = false;
   const items = { audio: [], video: [] };  // {file, state: "uploading"|"ready"|"refused", asset, node}
   const generate = document.getElementById("generate");
   const { element, formatBytes, formatSeconds, api } = HeyGem;
@@ -60,6 +60,8 @@
 
   function remove(kind, item) {
     item.cancelled = true;
+    // An upload stopped half-way would keep its part on the server for a day: abandon it now.
+    if (item.uploadId && item.state === "uploading") api("DELETE", `/api/v1/uploads/${item.uploadId}/`).catch(() => {});
     item.node.remove();
     items[kind] = items[kind].filter((other) => other !== item);
     refresh();
@@ -86,6 +88,8 @@
     } catch (error) {
       return refuse(item, error.message);
     }
+    item.uploadId = upload.id;
+    if (item.cancelled) return api("DELETE", `/api/v1/uploads/${upload.id}/`).catch(() => {});
     const started = performance.now();
     let offset = upload.received, failures = 0;
     while (offset < file.size && !item.cancelled) {
@@ -112,8 +116,9 @@
       const percent = Math.floor((offset / file.size) * 100);
       bar.style.width = percent + "%";
       progress.setAttribute("aria-valuenow", percent);
-      status.textContent = interpolate(gettext("%(percent)s%% · %(speed)s/s · %(left)s left"),
-        { percent, speed: formatBytes(speed), left: formatSeconds((file.size - offset) / speed) }, true);
+      // Django's interpolate() leaves "%%" as it is, so the percent sign travels in the value.
+      status.textContent = interpolate(gettext("%(percent)s · %(speed)s/s · %(left)s left"),
+        { percent: percent + "%", speed: formatBytes(speed), left: formatSeconds((file.size - offset) / speed) }, true);
     }
     if (item.cancelled) return;
     status.textContent = gettext("Checking the file…");
@@ -178,6 +183,7 @@
         audio: items.audio[0].asset.id, videos: items.video.map((item) => item.asset.id),
         length_policy: document.getElementById("length_policy").value, quality: document.getElementById("quality").value,
       }, { "Idempotency-Key": root.dataset.idempotencyKey || (root.dataset.idempotencyKey = newKey()) });
+      leaving = true;
       window.location.href = `/jobs/${job.id}/`;
     } catch (failure) {
       error.textContent = failure.message;
@@ -185,6 +191,12 @@
       delete root.dataset.idempotencyKey;
       refresh();
     }
+  });
+
+  // Leaving while a file is still on its way would lose it: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (leaving) return;
+    if ([...items.audio, ...items.video].some((item) => item.state === "uploading")) event.preventDefault();
   });
 
   setMode("single");
