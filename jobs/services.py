@@ -375,15 +375,29 @@ def cancel_result(result):
     return bool(updated)
 
 
-def retry_result(result):
-    """FAILED/CANCELLED -> QUEUED again (an admin action); the attempt counter starts over."""
+def retry_result(result, *, by_user=False):
+    """FAILED/CANCELLED -> QUEUED again; the attempt counter starts over.
+
+    An administrator's retry (the admin action) is free; a user's is checked against the team's quota
+    under its lock, as a new job would be. Raises Refused when the quota or the disk says no."""
+    if by_user:
+        _refuse_when_low_on_disk()
     with transaction.atomic():
+        if by_user:
+            quota = Quota.objects.select_for_update().get(team_id=result.job.team_id)
+            job_active = Result.objects.filter(job_id=result.job_id, state__in=Result.ACTIVE).exists()
+            if not job_active and active_jobs(result.job.team_id) >= quota.concurrent_jobs:
+                raise Refused("quota_jobs")
+            if minutes_used_this_month(result.job.team_id) + result.minutes > quota.monthly_minutes:
+                raise Refused("quota_minutes")
         updated = Result.objects.filter(pk=result.pk, state__in=(Result.State.FAILED, Result.State.CANCELLED)).update(
             state=Result.State.QUEUED, progress=0.0, stage="", error_code="", error_message="", attempts=0,
             started_at=None, finished_at=None, heartbeat_at=None)
         if updated:
             Job.objects.filter(pk=result.job_id).update(finished_at=None)
-            record_event(result.job_id, "result.requeued", "Queued again by an administrator", result.pk)
+            record_event(result.job_id, "result.requeued",
+                         "Queued again" if by_user else "Queued again by an administrator", result.pk,
+                         data={"reason": "retry"})
             _result_changed(result.pk)
             transaction.on_commit(partial(enqueue_result, result.pk, result.job.audio.duration_s))
     return bool(updated)

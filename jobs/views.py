@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -20,11 +21,12 @@ from accounts.access import current_membership
 from accounts.models import Quota
 from jobs import pace, services
 from jobs.housekeeping import expiry_of
-from jobs.access import MANAGER_ROLES, get_job_for_user, get_result_for_user, results_for_user
+from jobs.access import MANAGER_ROLES, assets_for_user, get_job_for_user, get_result_for_user, results_for_user
 from jobs.errors import message_for
-from jobs.models import Job, Result
+from jobs.models import Asset, Job, Result
 
 GALLERY_PAGE_SIZE = 24
+LIBRARY_SIZE = 100
 
 
 @login_required
@@ -38,8 +40,21 @@ def workspace(request):
         "max_input_minutes": settings.MAX_INPUT_SECONDS // 60,
         "length_policies": Job.LengthPolicy.choices,
         "qualities": Job.Quality.choices,
+        **_library(request.user, membership.team),
     }
     return render(request, "jobs/workspace.html", context)
+
+
+def _library(user, team):
+    """The team's uploads this user may use in a job (their own; an owner's or admin's: everyone's),
+    newest first, for the workspace's "reuse" lists, and the facts the page shows once one is picked."""
+    assets = list(assets_for_user(user).filter(team=team).select_related("owner")[:LIBRARY_SIZE])
+    facts = {asset.pk: {"id": asset.pk, "kind": asset.kind, "original_name": asset.original_name,
+                        "size": asset.size, "duration_s": asset.duration_s, "width": asset.width,
+                        "height": asset.height, "fps": asset.fps,
+                        "url": reverse("api-asset-file", args=[asset.pk])} for asset in assets}
+    return {"library": {kind: [a for a in assets if a.kind == kind] for kind in Asset.Kind.values},
+            "library_facts": facts}
 
 
 @login_required
@@ -49,6 +64,7 @@ def job_detail(request, job_id):
     for result in results:
         result.template_frames, result.output_frames = pace.frame_counts(result)
     _add_error_message(results)
+    _add_queue_place(results)
     return render(request, "jobs/job.html", {
         "job": job, "results": results, "pace": pace.recent_pace(),
         "any_active": any(r.state in Result.ACTIVE for r in results),
@@ -99,6 +115,7 @@ def gallery(request):
     page = Paginator(results, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     _add_expiry(page.object_list)
     _add_error_message(page.object_list)
+    _add_queue_place(page.object_list)
     query = _query(filters)
     narrowed = any(v for k, v in filters.items() if k != "scope")
     return render(request, "jobs/gallery.html", {
@@ -108,6 +125,20 @@ def gallery(request):
 
 def _query(filters, keep=None):
     return urlencode([(k, v) for k, v in filters.items() if v and (keep is None or k in keep)])
+
+
+def _add_queue_place(results):
+    """Sets `queue_ahead` on each queued result: how many queued videos (any team's) go before it."""
+    results = list(results)
+    if not any(result.state == Result.State.QUEUED for result in results):
+        for result in results:
+            result.queue_ahead = None
+        return
+    queue = list(Result.objects.filter(state=Result.State.QUEUED).order_by("created_at", "pk")
+                 .values_list("pk", flat=True))
+    place = {pk: index for index, pk in enumerate(queue)}
+    for result in results:
+        result.queue_ahead = place.get(result.pk) if result.state == Result.State.QUEUED else None
 
 
 def _add_error_message(results):
@@ -133,6 +164,7 @@ def player(request, result_id):
     older = ids[position + 1] if position is not None and position + 1 < len(ids) else None
     _add_expiry([result])
     _add_error_message([result])
+    _add_queue_place([result])
     return render(request, "jobs/player.html", {"result": result, "newer": newer, "older": older, "query": query,
                                                 "position": position, "count": len(ids),
                                                 "error_message": result.error_text})

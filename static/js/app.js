@@ -71,8 +71,20 @@ document.addEventListener("submit", (event) => {
   const form = event.target;
   if (form.dataset.confirm && !confirm(form.dataset.confirm)) event.preventDefault();
 });
-document.addEventListener("click", (event) => {
+document.addEventListener("click", async (event) => {
   if (event.target.matches("input.secret")) event.target.select();
+  // Retry a failed video (gallery, player), then follow it on its job's page.
+  const retry = event.target.closest("button.retry");
+  if (retry) {
+    retry.disabled = true;
+    try {
+      await HeyGem.api("POST", `/api/v1/results/${retry.dataset.result}/retry/`);
+      window.location.href = `/jobs/${retry.dataset.job}/`;
+    } catch (error) {
+      retry.disabled = false;
+      alert(error.message);
+    }
+  }
   const toggle = event.target.closest(".menu-toggle");
   if (toggle) {
     const bar = toggle.closest(".topbar");

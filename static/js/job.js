@@ -30,6 +30,8 @@
     node.dataset.state = state;
     node.querySelector(".state").textContent = STATES[state] || state;
     node.querySelector(".cancel").hidden = !(state === "queued" || state === "running");
+    const queue = node.querySelector(".queue");
+    if (queue && state !== "queued") queue.hidden = true;  // Its place in line was true at page load only.
     // The job's buttons follow its videos: nothing to cancel once all ended, a ZIP once one succeeded.
     const states = [...root.querySelectorAll(".result")].map((item) => item.dataset.state);
     cancelAll.hidden = !states.some((value) => value === "queued" || value === "running");
@@ -88,7 +90,7 @@
       case "result.succeeded": return interpolate(gettext("Finished with the %s engine"), [data.backend || "?"]);
       case "result.failed": return gettext("Failed");
       case "result.cancelled": return gettext("Cancelled");
-      case "result.requeued": return gettext("The worker stopped responding; queued again");
+      case "result.requeued": return data.reason === "retry" ? gettext("Queued again") : gettext("The worker stopped responding; queued again");
       case "job.finished": return gettext("All videos are done");
       default: return event.message;
     }
@@ -129,6 +131,9 @@
         setProgress(node, event.data, event.time);
         break;
       case "result.requeued":
+        finished = false;  // A retried video reopens a finished job.
+        showLive();
+        delete etas[node.dataset.result];
         setState(node, "queued");
         setProgress(node, { progress: 0 }, null);
         break;

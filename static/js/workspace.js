@@ -41,10 +41,10 @@
     return null;
   }
 
-  function add(kind, file) {
+  function add(kind, file, asset = null) {
     if (kind === "audio" || mode === "single") for (const old of [...items[kind]]) remove(kind, old);
-    const item = { kind, file, state: "uploading", asset: null };
-    item.node = element("li", { class: "file", "data-state": "uploading" },
+    const item = { kind, file, state: asset ? "ready" : "uploading", asset };
+    item.node = element("li", { class: "file", "data-state": item.state },
       element("div", { class: "file-head" }, element("strong", { text: file.name }), element("span", { class: "muted size", text: formatBytes(file.size) }),
         element("button", { type: "button", class: "link remove", "aria-label": gettext("Remove"), text: "×" })),
       element("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, element("div", { class: "bar" })),
@@ -52,11 +52,25 @@
     item.node.querySelector(".remove").addEventListener("click", () => remove(kind, item));
     root.querySelector(`.slot[data-kind="${kind}"] .files`).append(item.node);
     items[kind].push(item);
-    const problem = precheck(kind, file);
-    if (problem) refuse(item, problem);
-    else upload(item);
+    if (asset) {
+      item.node.querySelector(".progress").hidden = true;
+      showFacts(item);
+    } else {
+      const problem = precheck(kind, file);
+      if (problem) refuse(item, problem);
+      else upload(item);
+    }
     refresh();
   }
+
+  // A file uploaded before, picked from the library (library.js): ready at once, nothing to send.
+  document.addEventListener("heygem:reuse", (event) => {
+    const asset = event.detail;
+    if (asset.kind === "video" || asset.kind === "audio") {
+      const slot = asset.kind;  // A video's sound can be the voice too; the library lists each under its kind.
+      add(slot, { name: asset.original_name, size: asset.size }, asset);
+    }
+  });
 
   function remove(kind, item) {
     item.cancelled = true;
