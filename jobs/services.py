@@ -267,13 +267,22 @@ def engine_config(job):
 # --- Result transitions ------------------------------------------------------------------------
 
 def claim_result(result_id):
-    """QUEUED -> RUNNING for one worker; None when it is not queued (cancelled, claimed, deleted)."""
+    """QUEUED -> RUNNING for one worker: the first video of `result_id`'s job still queued, so a job's
+    videos start in the order of their cards even when worker threads take their messages out of
+    order. Each message still claims exactly one video (there is one message per queued video).
+    Returns the claimed result, or None when none of the job's videos is queued any more."""
     now = timezone.now()
+    job_id = Result.objects.filter(pk=result_id).values_list("job_id", flat=True).first()
     with transaction.atomic():
-        claimed = Result.objects.filter(pk=result_id, state=Result.State.QUEUED).update(
-            state=Result.State.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
-            progress=0.0, stage="starting", frames_done=0, frames_total=0)
-        if not claimed:
+        queued = Result.objects.filter(job_id=job_id, state=Result.State.QUEUED).order_by("pk")
+        for candidate in queued.values_list("pk", flat=True):
+            # Conditional: a thread that lost the race for this one (0 rows) tries the next.
+            if Result.objects.filter(pk=candidate, state=Result.State.QUEUED).update(
+                    state=Result.State.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
+                    progress=0.0, stage="starting", frames_done=0, frames_total=0):
+                result_id = candidate
+                break
+        else:
             return None
         result = Result.objects.select_related("job", "job__audio", "video").get(pk=result_id)
         record_event(result.job_id, "result.running", f"Started {result.video.original_name}", result.pk,

@@ -91,6 +91,7 @@ def run_lipsync(result_id):
     result = services.claim_result(result_id)
     if result is None:
         return  # Cancelled, deleted or claimed by another worker.
+    result_id = result.pk  # The job's first queued video, which may not be the message's.
     reporter = Reporter(result)
     with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as workdir:
         try:

@@ -33,6 +33,7 @@ def finish(result, tmp_path, video=VIDEOS[0], seconds=None):
     from jobs.media import make_thumbnail
 
     claimed = services.claim_result(result.pk)
+    assert claimed.pk == result.pk, "finish a job's videos in the order of their cards"
     output = tmp_path / f"out-{result.pk}.mp4"
     shutil.copy(shared(video), output)
     poster = make_thumbnail(output, tmp_path / f"poster-{result.pk}.jpg")
