@@ -83,15 +83,20 @@ def test_every_page_fits_every_width_in_both_languages(browser, web_server, pers
                     problems.append(f"{name} {language} {width}px scrolls sideways: {over}")
                 if name == "workspace":  # On a phone the links fold behind one Menu button.
                     bar = page.locator(".topbar").bounding_box()
-                    if width == 390:
-                        assert bar["height"] < 70 and not page.is_visible(".topbar nav")
+                    if width == 390 and (bar["height"] > 70 or not page.is_visible(".menu-toggle")):
+                        problems.append(f"workspace {language} {width}px: the top bar is {bar['height']}px high")
+                    elif width == 390:
                         page.click(".menu-toggle")
-                        assert page.is_visible(".topbar nav a[href='/gallery/']")
-                        if width in PICTURED["workspace"]:
-                            screenshot(page, f"menu-{language}-{width}", full_page=False)
+                        if not page.is_visible(".topbar nav a[href='/gallery/']"):
+                            problems.append(f"workspace {language} {width}px: Menu shows no links")
+                        screenshot(page, f"menu-{language}-{width}", full_page=False)
                         page.click(".menu-toggle")
-                    else:
-                        assert not page.is_visible(".menu-toggle") and page.is_visible(".topbar nav")
+                    elif page.is_visible(".menu-toggle") or not page.is_visible(".topbar nav"):
+                        problems.append(f"workspace {language} {width}px: the links hide behind a menu")
+                if name in ("tokens", "members", "password"):  # Form buttons keep their own size.
+                    button = page.locator("form.grid button").last.bounding_box()
+                    if button["height"] > 50 or button["width"] > 220:
+                        problems.append(f"{name} {language} {width}px: form button is {button}")
                 if name == "gallery":
                     assert page.locator(".tile").count() == 3
                     if spill := tile_overflows(page):
