@@ -101,7 +101,8 @@ def test_every_page_fits_every_width_in_both_languages(browser, web_server, pers
                     assert page.locator(".tile").count() == 3
                     if spill := tile_overflows(page):
                         problems.append(f"gallery {language} {width}px: tile content spills out: {spill}")
-                if language == "zh-hans" and name != "api-docs":  # Swagger UI has no Chinese.
+                # The words are the same at every width; at the widest nothing is folded away.
+                if language == "zh-hans" and width == WIDTHS[-1] and name != "api-docs":  # Swagger: no Chinese.
                     if english := untranslated(page, user_words, msgids):
                         problems.append(f"{name} {width}px shows English: {english}")
                 if width in PICTURED.get(name, ()):
