@@ -78,3 +78,15 @@ def test_a_token_is_revoked_only_after_saying_yes(browser, web_server, personas)
     context.close()
     assert errors == []
 
+
+
+@pytest.mark.django_db
+def test_a_refused_form_explains_itself_in_the_readers_language(personas):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client.force_login(personas.member)
+    response = client.post(reverse("accounts:tokens"), {"name": "no csrf token"})
+    page = response.content.decode()
+    assert response.status_code == 403 and "<h1>表单已过期</h1>" in page and f'href="{reverse("home")}"' in page
+    assert not ApiToken.objects.exists()
