@@ -39,9 +39,9 @@ def test_a_silent_connection_shows_reconnecting_and_catches_up(page, web_server,
     # The server stops answering without closing the socket (a stalled proxy, a frozen host).
     os.kill(web_server.proc.pid, signal.SIGSTOP)
     try:
-        page.clock.run_for(10_000)
-        assert connection_state(page) == "live"  # Two pings unanswered: not yet worrying.
-        page.clock.run_for(5_000)
+        page.clock.run_for(8_000)
+        assert connection_state(page) == "live"  # A ping unanswered for a few seconds: not yet worrying.
+        page.clock.run_for(7_000)
         assert connection_state(page) == "reconnecting"
         services.report_progress(result, "render", 0.4, 40, 100)  # Happens while the page is cut off.
     finally:

@@ -19,10 +19,12 @@
   const zipAll = document.getElementById("zip-job");
   const pace = JSON.parse(document.getElementById("stage-pace").textContent);
   const etas = {};
-  // A socket can go silent without closing (a stalled proxy, a sleeping laptop): the page pings
-  // every PING_MS and treats STALL_MS without a word from the server as a lost connection.
-  const PING_MS = 5000, STALL_MS = 12000;
-  let lastSeq = 0, socket = null, retries = 0, finished = false, lastHeard = Date.now();
+  // A socket can go silent without closing (a stalled proxy, a frozen host): the page pings every
+  // PING_MS and treats a ping unanswered for STALL_MS, or a connection not open after STALL_MS, as
+  // lost. Only an unanswered ping counts, so a background tab whose timers the browser slows down
+  // is not taken for a dead connection.
+  const PING_MS = 5000, STALL_MS = 9000;
+  let lastSeq = 0, socket = null, retries = 0, finished = false, opening = 0, awaiting = 0;
 
   function card(resultId) { return document.getElementById(`result-${resultId}`); }
 
@@ -166,17 +168,18 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}/?after=${lastSeq}`);
     socket = ws;
-    lastHeard = Date.now();
+    opening = Date.now();
+    awaiting = 0;
     // Each handler ignores a socket the page has given up on.
     ws.addEventListener("open", () => {
       if (ws !== socket) return;
       retries = 0;
-      lastHeard = Date.now();
+      opening = 0;
       showLive();
     });
     ws.addEventListener("message", (message) => {
       if (ws !== socket) return;
-      lastHeard = Date.now();
+      awaiting = 0;  // Any word from the server answers the ping.
       const event = JSON.parse(message.data);
       if (event.kind === "pong") showLive();
       else apply(event);
@@ -191,12 +194,17 @@
 
   setInterval(() => {
     if (finished || !socket) return;
-    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
-    if (Date.now() - lastHeard > STALL_MS) {
+    const now = Date.now();
+    const stalled = (awaiting && now - awaiting >= STALL_MS) ||
+                    (opening && socket.readyState === WebSocket.CONNECTING && now - opening >= STALL_MS);
+    if (stalled) {
       showReconnecting();
-      const stalled = socket;
+      const old = socket;
       connect();  // Replaces `socket` first, so the stalled one's late events are ignored.
-      stalled.close();
+      old.close();
+    } else if (socket.readyState === WebSocket.OPEN && !awaiting) {
+      socket.send(JSON.stringify({ type: "ping" }));
+      awaiting = now;
     }
   }, PING_MS);
 
