@@ -67,7 +67,7 @@ def test_the_before_after_view_plays_the_template_beside_the_result_in_step(brow
     page.click("#compare-toggle")
     assert page.is_visible("#original-video") and page.is_visible("#compare #player-video")
     assert page.get_attribute("#compare-toggle", "aria-pressed") == "true"
-    page.wait_for_function("document.getElementById('original-video').readyState >= 1")
+    page.wait_for_function("document.getElementById('original-video').readyState >= 2")  # A picture to show.
     page.evaluate("document.getElementById('player-video').currentTime = 2.0")
     page.wait_for_function("Math.abs(document.getElementById('original-video').currentTime - 2.0) < 0.2")
     # Past the template's end "pingpong" plays the template backwards: 1 s past it is 1 s before it.

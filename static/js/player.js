@@ -36,14 +36,15 @@
       toggle.setAttribute("aria-pressed", String(open));
       if (open) after.append(player);
       else home.insertBefore(player, next);
-      if (open) { original.load(); follow(); }
+      if (open) { original.preload = "auto"; original.load(); }
       else original.pause();
     });
     original.addEventListener("error", () => {
       original.hidden = true;
       original.nextElementSibling.hidden = false;
     });
-    original.addEventListener("loadedmetadata", follow);
+    // A video shows no picture until it seeks; a hair past 0 paints the first frame.
+    original.addEventListener("loadedmetadata", () => { original.currentTime = templateTime(player.currentTime) || 0.001; });
     player.addEventListener("play", () => { if (!compare.hidden) { follow(); original.play().catch(() => {}); } });
     player.addEventListener("pause", () => original.pause());
     player.addEventListener("seeked", follow);
