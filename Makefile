@@ -82,4 +82,4 @@ clean:
 
 # Refreshes docs/screenshots/ from the browser tests (English and Chinese pages).
 screenshots: $(DEV_STAMP)
-	$(MAKE) test HEYGEM_SCREENSHOTS=1 PYTEST_ARGS="tests/test_browser.py"
+	$(MAKE) test HEYGEM_SCREENSHOTS=1 PYTEST_ARGS="tests/test_browser.py tests/test_page_layout.py"

@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from heygem_site.api_guide import QUICK_START
 from heygem_site.env import env_bool, env_choice, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -255,7 +256,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HeyGem API",
-    "DESCRIPTION": "Upload audio and template videos, run lip-sync jobs, follow them and fetch the results.",
+    "DESCRIPTION": QUICK_START,  # Markdown: a quick start at the top of /api/docs/.
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # Served from this site: no CDN, works offline.

@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.i18n import JavaScriptCatalog, set_language
 from jobs import admin as jobs_admin
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from heygem_site import health, views
+
+admin.site.site_header = _("HeyGem administration")
+admin.site.site_title = _("HeyGem admin")
 
 urlpatterns = [
     path("", include("jobs.urls")),

@@ -29,7 +29,7 @@ from jobs.models import Asset, Job, JobEvent, Result, Upload
 STATUS_FOR = {
     "no_team": 403,
     "file_too_large": 413, "input_too_large": 413, "asset_in_use": 409, "upload_offset": 409,
-    "upload_incomplete": 409, "quota_storage": 403, "quota_jobs": 429, "quota_minutes": 403,
+    "upload_incomplete": 409, "not_retryable": 409, "quota_storage": 403, "quota_jobs": 429, "quota_minutes": 403,
     "script_too_long": 413, "voice_unavailable": 503,
 }
 MAX_BATCH = 100
@@ -378,6 +378,18 @@ def result_detail(request, result_id):
 def result_cancel(request, result_id):
     result = access.get_result_for_user(request.user, result_id)
     services.cancel_result(result)
+    result.refresh_from_db()
+    return Response(ResultSerializer(result).data)
+
+
+@extend_schema(request=None, responses=ResultSerializer)
+@api_view(["POST"])
+@_refusals
+def result_retry(request, result_id):
+    """Runs a failed or cancelled video again (counted against the team's quota like a new one)."""
+    result = access.get_result_for_user(request.user, result_id)
+    if not services.retry_result(result, by_user=True):
+        raise Refused("not_retryable")
     result.refresh_from_db()
     return Response(ResultSerializer(result).data)
 

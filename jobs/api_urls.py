@@ -15,6 +15,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/events/", api.job_events, name="api-job-events"),
     path("results/<int:result_id>/", api.result_detail, name="api-result"),
     path("results/<int:result_id>/cancel/", api.result_cancel, name="api-result-cancel"),
+    path("results/<int:result_id>/retry/", api.result_retry, name="api-result-retry"),
     path("results/<int:result_id>/download/", api.result_download, name="api-result-download"),
     path("results/<int:result_id>/thumbnail/", api.result_thumbnail, name="api-result-thumbnail"),
     path("results/bulk-delete/", api.results_bulk_delete, name="api-results-bulk-delete"),

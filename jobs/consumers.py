@@ -48,7 +48,10 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        pass  # Actions go through the API, never through this socket.
+        # Actions go through the API, never through this socket; the page only pings, to learn that
+        # a silent connection is still alive.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"kind": "pong"})
 
     async def job_event(self, message):
         event = message["event"]

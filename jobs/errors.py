@@ -29,6 +29,7 @@ MESSAGES = {
     "asset_in_use": _("This file is used by a job that is still running."),
     "upload_offset": _("This part of the upload does not continue where the file stopped. Resume from the reported size."),
     "upload_incomplete": _("The upload is not complete yet."),
+    "not_retryable": _("Only a failed or cancelled video can be run again."),
     "low_disk": _("The server is almost out of disk space. New videos are paused until an admin frees some."),
     "worker_lost": _("The worker processing this video stopped responding."),
     # Scripts (text-to-speech).

@@ -3,6 +3,7 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
@@ -24,24 +25,27 @@ class Asset(models.Model):
         AUDIO = "audio", _("Audio")
         VIDEO = "video", _("Video")
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assets")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assets")
-    kind = models.CharField(max_length=5, choices=Kind.choices)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assets", verbose_name=_("team"))
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assets",
+                              verbose_name=_("owner"))
+    kind = models.CharField(_("kind"), max_length=5, choices=Kind.choices)
     original_name = models.CharField(_("file name"), max_length=255)
-    file = models.FileField(upload_to=asset_path, max_length=255)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    duration_s = models.FloatField()
-    has_audio = models.BooleanField(default=False)
-    width = models.PositiveIntegerField(null=True, blank=True)
-    height = models.PositiveIntegerField(null=True, blank=True)
-    fps = models.FloatField(null=True, blank=True)
-    rotation = models.PositiveSmallIntegerField(default=0)
-    video_codec = models.CharField(max_length=32, blank=True)
-    audio_codec = models.CharField(max_length=32, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    file = models.FileField(_("file"), upload_to=asset_path, max_length=255)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    duration_s = models.FloatField(_("duration (s)"))
+    has_audio = models.BooleanField(_("has sound"), default=False)
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    fps = models.FloatField(_("frames per second"), null=True, blank=True)
+    rotation = models.PositiveSmallIntegerField(_("rotation"), default=0)
+    video_codec = models.CharField(_("video codec"), max_length=32, blank=True)
+    audio_codec = models.CharField(_("audio codec"), max_length=32, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("file")
+        verbose_name_plural = _("files")
         ordering = ["-created_at", "-pk"]
         # Per uploader, not per team: an asset is visible to its owner (and the team's managers), so a
         # teammate uploading the same bytes must get a copy they can see.
@@ -74,28 +78,33 @@ class Job(models.Model):
         HIGH = "high", _("High")
         SMALL = "small", _("Small file")
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
-    audio = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="audio_jobs", null=True, blank=True)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs", verbose_name=_("team"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs",
+                                   verbose_name=_("created by"))
+    audio = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="audio_jobs", null=True, blank=True,
+                              verbose_name=_("voice"))
     script = models.TextField(_("script"), blank=True)
     voice = models.CharField(_("voice"), max_length=100, blank=True)
-    speed = models.FloatField(default=1.0)
+    speed = models.FloatField(_("speed"), default=1.0)
     # The spoken script's phones, [[ARPAbet phone, start_s, end_s], ...]: the engine uses them instead of
     # recognising phones in the audio.
-    phones = models.JSONField(null=True, blank=True)
+    phones = models.JSONField(_("phones"), null=True, blank=True)
     # Set while a worker speaks the script; an old value means that worker was lost.
-    speech_claimed_at = models.DateTimeField(null=True, blank=True)
-    backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.AUTO)
-    length_policy = models.CharField(max_length=10, choices=LengthPolicy.choices, default=LengthPolicy.PINGPONG)
-    quality = models.CharField(max_length=10, choices=Quality.choices, default=Quality.STANDARD)
-    idempotency_key = models.CharField(max_length=100, blank=True)
-    webhook_url = models.URLField(max_length=500, blank=True)
-    webhook_secret = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    next_seq = models.PositiveBigIntegerField(default=0)
+    speech_claimed_at = models.DateTimeField(_("speech claimed"), null=True, blank=True)
+    backend = models.CharField(_("engine"), max_length=10, choices=Backend.choices, default=Backend.AUTO)
+    length_policy = models.CharField(_("when the voice is longer"), max_length=10, choices=LengthPolicy.choices,
+                                     default=LengthPolicy.PINGPONG)
+    quality = models.CharField(_("quality"), max_length=10, choices=Quality.choices, default=Quality.STANDARD)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, blank=True)
+    webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
+    webhook_secret = models.CharField(_("webhook secret"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    next_seq = models.PositiveBigIntegerField(_("next event number"), default=0)
 
     class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(fields=["created_by", "idempotency_key"], condition=~models.Q(idempotency_key=""),
@@ -103,7 +112,7 @@ class Job(models.Model):
         ]
 
     def __str__(self):
-        return f"Job {self.pk}"
+        return gettext("Job %(id)s") % {"id": self.pk}
 
     @property
     def is_batch(self):
@@ -128,39 +137,42 @@ class Result(models.Model):
     # States whose minutes count against the monthly quota (a failed or cancelled result is free).
     BILLABLE = (State.QUEUED, State.RUNNING, State.SUCCEEDED)
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="results")
-    video = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="video_results")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
-    progress = models.FloatField(default=0.0)
-    stage = models.CharField(max_length=40, blank=True)
-    frames_done = models.PositiveIntegerField(default=0)
-    frames_total = models.PositiveIntegerField(default=0)
-    minutes = models.FloatField(help_text=_("Minutes of output this result counts against the monthly quota."))
-    attempts = models.PositiveSmallIntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    output = models.FileField(upload_to=output_path, max_length=255, blank=True)
-    thumbnail = models.FileField(upload_to=output_path, max_length=255, blank=True)
-    output_size = models.PositiveBigIntegerField(default=0)
-    thumbnail_size = models.PositiveBigIntegerField(default=0)
-    output_duration_s = models.FloatField(null=True, blank=True)
-    backend_used = models.CharField(max_length=20, blank=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="results", verbose_name=_("job"))
+    video = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="video_results", verbose_name=_("video"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
+    progress = models.FloatField(_("progress"), default=0.0)
+    stage = models.CharField(_("stage"), max_length=40, blank=True)
+    frames_done = models.PositiveIntegerField(_("frames done"), default=0)
+    frames_total = models.PositiveIntegerField(_("frames in all"), default=0)
+    minutes = models.FloatField(_("minutes"),
+                                help_text=_("Minutes of output this result counts against the monthly quota."))
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    output = models.FileField(_("output"), upload_to=output_path, max_length=255, blank=True)
+    thumbnail = models.FileField(_("thumbnail"), upload_to=output_path, max_length=255, blank=True)
+    output_size = models.PositiveBigIntegerField(_("output size (bytes)"), default=0)
+    thumbnail_size = models.PositiveBigIntegerField(_("thumbnail size (bytes)"), default=0)
+    output_duration_s = models.FloatField(_("output duration (s)"), null=True, blank=True)
+    backend_used = models.CharField(_("engine used"), max_length=20, blank=True)
     # Why the engine chose that backend ("requested", "MuseTalk weights are configured and the worker has a
     # GPU", ...), in the engine's words.
-    backend_reason = models.CharField(max_length=200, blank=True)
-    timings = models.JSONField(default=dict, blank=True)
-    error_code = models.CharField(max_length=40, blank=True)
-    error_message = models.CharField(max_length=500, blank=True)
+    backend_reason = models.CharField(_("why this engine"), max_length=200, blank=True)
+    timings = models.JSONField(_("stage seconds"), default=dict, blank=True)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    error_message = models.CharField(_("error message"), max_length=500, blank=True)
 
     class Meta:
+        verbose_name = _("video result")
+        verbose_name_plural = _("video results")
         ordering = ["job_id", "pk"]
         indexes = [models.Index(fields=["state", "heartbeat_at"], name="result_state_heartbeat")]
 
     def __str__(self):
-        return f"Result {self.pk} of job {self.job_id}"
+        return gettext("Video %(id)s of job %(job)s") % {"id": self.pk, "job": self.job_id}
 
     @property
     def is_active(self):
@@ -170,15 +182,18 @@ class Result(models.Model):
 class JobEvent(models.Model):
     """The ordered log of a job: state changes, progress and log lines. The UI replays it by `seq`."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
-    result = models.ForeignKey(Result, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
-    seq = models.PositiveBigIntegerField()
-    kind = models.CharField(max_length=40)
-    message = models.CharField(max_length=1000, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", verbose_name=_("job"))
+    result = models.ForeignKey(Result, on_delete=models.SET_NULL, null=True, blank=True, related_name="events",
+                               verbose_name=_("result"))
+    seq = models.PositiveBigIntegerField(_("number"))
+    kind = models.CharField(_("kind"), max_length=40)
+    message = models.CharField(_("message"), max_length=1000, blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         ordering = ["job_id", "seq"]
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="one_event_per_job_and_seq")]
 

@@ -293,13 +293,22 @@ def engine_config(job):
 # --- Result transitions ------------------------------------------------------------------------
 
 def claim_result(result_id):
-    """QUEUED -> RUNNING for one worker; None when it is not queued (cancelled, claimed, deleted)."""
+    """QUEUED -> RUNNING for one worker: the first video of `result_id`'s job still queued, so a job's
+    videos start in the order of their cards even when worker threads take their messages out of
+    order. Each message still claims exactly one video (there is one message per queued video).
+    Returns the claimed result, or None when none of the job's videos is queued any more."""
     now = timezone.now()
+    job_id = Result.objects.filter(pk=result_id).values_list("job_id", flat=True).first()
     with transaction.atomic():
-        claimed = Result.objects.filter(pk=result_id, state=Result.State.QUEUED).update(
-            state=Result.State.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
-            progress=0.0, stage="starting", frames_done=0, frames_total=0)
-        if not claimed:
+        queued = Result.objects.filter(job_id=job_id, state=Result.State.QUEUED).order_by("pk")
+        for candidate in queued.values_list("pk", flat=True):
+            # Conditional: a thread that lost the race for this one (0 rows) tries the next.
+            if Result.objects.filter(pk=candidate, state=Result.State.QUEUED).update(
+                    state=Result.State.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
+                    progress=0.0, stage="starting", frames_done=0, frames_total=0):
+                result_id = candidate
+                break
+        else:
             return None
         result = Result.objects.select_related("job", "job__audio", "video").get(pk=result_id)
         record_event(result.job_id, "result.running", f"Started {result.video.original_name}", result.pk,
@@ -402,15 +411,29 @@ def cancel_result(result):
     return bool(updated)
 
 
-def retry_result(result):
-    """FAILED/CANCELLED -> QUEUED again (an admin action); the attempt counter starts over."""
+def retry_result(result, *, by_user=False):
+    """FAILED/CANCELLED -> QUEUED again; the attempt counter starts over.
+
+    An administrator's retry (the admin action) is free; a user's is checked against the team's quota
+    under its lock, as a new job would be. Raises Refused when the quota or the disk says no."""
+    if by_user:
+        _refuse_when_low_on_disk()
     with transaction.atomic():
+        if by_user:
+            quota = Quota.objects.select_for_update().get(team_id=result.job.team_id)
+            job_active = Result.objects.filter(job_id=result.job_id, state__in=Result.ACTIVE).exists()
+            if not job_active and active_jobs(result.job.team_id) >= quota.concurrent_jobs:
+                raise Refused("quota_jobs")
+            if minutes_used_this_month(result.job.team_id) + result.minutes > quota.monthly_minutes:
+                raise Refused("quota_minutes")
         updated = Result.objects.filter(pk=result.pk, state__in=(Result.State.FAILED, Result.State.CANCELLED)).update(
             state=Result.State.QUEUED, progress=0.0, stage="", error_code="", error_message="", attempts=0,
             started_at=None, finished_at=None, heartbeat_at=None)
         if updated:
             Job.objects.filter(pk=result.job_id).update(finished_at=None)
-            record_event(result.job_id, "result.requeued", "Queued again by an administrator", result.pk)
+            record_event(result.job_id, "result.requeued",
+                         "Queued again" if by_user else "Queued again by an administrator", result.pk,
+                         data={"reason": "retry"})
             _result_changed(result.pk)
             transaction.on_commit(partial(_enqueue_work, result))
     return bool(updated)

@@ -88,6 +88,7 @@ def run_lipsync(result_id):
     result = services.claim_result(result_id)
     if result is None:
         return  # Cancelled, deleted or claimed by another worker.
+    result_id = result.pk  # The job's first queued video, which may not be the message's.
     job = result.job
     reporter = Reporter(result, start=services.SPEECH_SHARE if job.script else 0.0)
     with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as workdir:

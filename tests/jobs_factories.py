@@ -24,3 +24,22 @@ def make_job(personas, tmp_path, videos=VIDEOS[:1], audio=AUDIO, user=None, **op
     video_assets = [ingest(personas, tmp_path, v, user=user, kind="video") for v in videos]
     job, _ = services.create_job(user, personas.team, audio_asset, video_assets, **options)
     return job
+
+
+def finish(result, tmp_path, video=VIDEOS[0], seconds=None):
+    """Takes a queued result through the services to SUCCEEDED, with a shared clip as its output."""
+    from types import SimpleNamespace
+
+    from jobs.media import make_thumbnail
+
+    claimed = services.claim_result(result.pk)
+    assert claimed.pk == result.pk, "finish a job's videos in the order of their cards"
+    output = tmp_path / f"out-{result.pk}.mp4"
+    shutil.copy(shared(video), output)
+    poster = make_thumbnail(output, tmp_path / f"poster-{result.pk}.jpg")
+    report = SimpleNamespace(output_duration_s=5.0, backend="retrieval", backend_reason="test", face_coverage=1.0,
+                             seconds=seconds or {"probe": 0.1, "audio": 0.2, "track": 1.0, "select": 0.1,
+                                                 "render": 2.5, "finish": 0.1})
+    services.finish_result(claimed, output, poster, report)
+    result.refresh_from_db()
+    return result

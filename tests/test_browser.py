@@ -2,50 +2,20 @@
 and a real worker. Set HEYGEM_SCREENSHOTS=1 to refresh the pictures in docs/screenshots/."""
 
 import io
-import os
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from jobs.models import Asset, JobEvent, Result, Upload
-from tests.conftest import PASSWORD, shared
+from tests.browser import browser, collected_static, screenshot, sign_in, watch  # noqa: F401 (fixtures)
+from tests.conftest import shared
 from tests.jobs_factories import AUDIO, make_job
 from tests.processes import WebServer, Worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 VIDEO_A, VIDEO_B = "video/woman_glasses_524sq_25fps.mp4", "video/woman_closeup_512sq_25fps_mpeg4.mp4"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Module-scoped on purpose: Playwright's sync API runs an event loop in this thread for as long
-    as it lives, and every later test that calls async_to_sync would fail beside it."""
-    from playwright.sync_api import sync_playwright
-
-    executable = os.environ.get("HEYGEM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not executable:
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    # That loop makes Django think the ORM calls of these tests are async; they are not.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-            yield browser
-            browser.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-
-
-@pytest.fixture(scope="session")
-def collected_static(django_db_blocker):
-    # The live server serves STATIC_ROOT as a deployment does, so collect into it once.
-    from django.core.management import call_command
-
-    call_command("collectstatic", interactive=False, verbosity=0)
 
 
 @pytest.fixture
@@ -60,38 +30,12 @@ def stack(media_root, collected_static):
 def page(browser, stack):
     context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
-    errors = []
-    # Chromium logs every failed request as a console error; refusals the test provokes answer
-    # 400/409/413 on purpose. Anything else (a script error, a missing file) fails the test.
-    page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
-            and errors.append(message.text))
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("response", lambda response: response.status >= 400 and response.status not in (400, 409, 413)
-            and errors.append(f"{response.status} {response.url}"))
+    errors = watch(page)
     page.on("dialog", lambda dialog: dialog.accept())
     page.base = stack.url
     yield page
     context.close()
     assert errors == [], f"console errors: {errors}"
-
-
-def sign_in(page, username):
-    # A live server checks passwords with the production hasher, not the suite's fast one.
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
-
-    get_user_model().objects.filter(username=username).update(password=make_password(PASSWORD, hasher="pbkdf2_sha256"))
-    page.goto(page.base + "/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(page.base + "/")
-
-
-def screenshot(page, name):
-    if os.environ.get("HEYGEM_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_a_person_makes_a_batch_and_manages_the_results(page, personas, tmp_path):

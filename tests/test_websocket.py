@@ -60,3 +60,22 @@ def test_the_gallery_socket_hears_about_the_users_own_results_only(personas, tmp
     message, nothing = async_to_sync(scenario)()
     assert message["kind"] == "result.changed" and message["state"] == "cancelled" and message["job"] == job.pk
     assert nothing is True
+
+
+def test_a_ping_gets_a_pong_and_changes_nothing(personas, tmp_path):
+    job = make_job(personas, tmp_path)
+    headers = session_headers(personas.member)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/?after=1", headers=headers)
+        assert (await communicator.connect())[0]
+        await communicator.send_json_to({"type": "ping"})
+        pong = await communicator.receive_json_from(timeout=5)
+        await communicator.send_json_to({"type": "cancel"})  # Not an action this socket takes.
+        nothing = await communicator.receive_nothing(timeout=0.3)
+        await communicator.disconnect()
+        return pong, nothing
+
+    pong, nothing = async_to_sync(scenario)()
+    assert pong == {"kind": "pong"} and nothing is True
+    assert job.results.get().state == "queued"

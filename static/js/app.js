@@ -60,3 +60,36 @@ const HeyGem = (() => {
 
   return { api, csrfToken, formatBytes, formatSeconds, element, lang };
 })();
+
+// Behaviour the templates ask for with data attributes, so no page needs an inline script:
+// selects that submit their form, forms and buttons that ask first, secrets selected on click,
+// and the phone menu.
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+});
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.dataset.confirm && !confirm(form.dataset.confirm)) event.preventDefault();
+});
+document.addEventListener("click", async (event) => {
+  if (event.target.matches("input.secret")) event.target.select();
+  // Retry a failed video (gallery, player), then follow it on its job's page.
+  const retry = event.target.closest("button.retry");
+  if (retry) {
+    retry.disabled = true;
+    try {
+      await HeyGem.api("POST", `/api/v1/results/${retry.dataset.result}/retry/`);
+      window.location.href = `/jobs/${retry.dataset.job}/`;
+    } catch (error) {
+      retry.disabled = false;
+      alert(error.message);
+    }
+  }
+  const toggle = event.target.closest(".menu-toggle");
+  if (toggle) {
+    const bar = toggle.closest(".topbar");
+    const open = !bar.hasAttribute("data-open");
+    bar.toggleAttribute("data-open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  }
+});

@@ -15,7 +15,16 @@
   const STATES = { queued: gettext("Queued"), running: gettext("Running"), succeeded: gettext("Succeeded"),
                    failed: gettext("Failed"), cancelled: gettext("Cancelled") };
   const connection = document.getElementById("connection");
-  let lastSeq = 0, socket = null, retries = 0, finished = false;
+  const cancelAll = document.getElementById("cancel-all");
+  const zipAll = document.getElementById("zip-job");
+  const pace = JSON.parse(document.getElementById("stage-pace").textContent);
+  const etas = {};
+  // A socket can go silent without closing (a stalled proxy, a frozen host): the page pings every
+  // PING_MS and treats a ping unanswered for STALL_MS, or a connection not open after STALL_MS, as
+  // lost. Only an unanswered ping counts, so a background tab whose timers the browser slows down
+  // is not taken for a dead connection.
+  const PING_MS = 5000, STALL_MS = 9000;
+  let lastSeq = 0, socket = null, retries = 0, finished = false, opening = 0, awaiting = 0;
 
   function card(resultId) { return document.getElementById(`result-${resultId}`); }
 
@@ -23,6 +32,19 @@
     node.dataset.state = state;
     node.querySelector(".state").textContent = STATES[state] || state;
     node.querySelector(".cancel").hidden = !(state === "queued" || state === "running");
+    const queue = node.querySelector(".queue");
+    if (queue && state !== "queued") queue.hidden = true;  // Its place in line was true at page load only.
+    // The job's buttons follow its videos: nothing to cancel once all ended, a ZIP once one succeeded.
+    const states = [...root.querySelectorAll(".result")].map((item) => item.dataset.state);
+    cancelAll.hidden = !states.some((value) => value === "queued" || value === "running");
+    zipAll.hidden = !states.includes("succeeded");
+  }
+
+  function estimator(node) {
+    const id = node.dataset.result;
+    etas[id] = etas[id] || HeyGemEta.create(pace, { template: Number(node.dataset.templateFrames) || 1,
+                                                    output: Number(node.dataset.outputFrames) || 1 });
+    return etas[id];
   }
 
   function setProgress(node, data, time) {
@@ -35,11 +57,13 @@
     node.querySelector(".frames").textContent = data.frames_total
       ? interpolate(counter, { done: data.frames_done, total: data.frames_total }, true) : "";
     const started = node.dataset.started ? Date.parse(node.dataset.started) : null;
-    if (started && time) {
+    if (started && time && data.stage && data.stage !== "done") {
       const elapsed = (Date.parse(time) - started) / 1000;
-      const left = data.progress > 0.02 ? elapsed * (1 - data.progress) / data.progress : NaN;
-      node.querySelector(".times").textContent = "· " + interpolate(gettext("%(elapsed)s elapsed, about %(left)s left"),
-        { elapsed: formatSeconds(elapsed), left: formatSeconds(left) }, true);
+      const left = estimator(node).update(data, Date.parse(time) / 1000);
+      node.querySelector(".times").textContent = "· " + (isFinite(left)
+        ? interpolate(gettext("%(elapsed)s elapsed, about %(left)s left"), { elapsed: formatSeconds(elapsed), left: formatSeconds(left) }, true)
+        : interpolate(gettext("%(elapsed)s elapsed"), { elapsed: formatSeconds(elapsed) }, true));
+      node.dataset.secondsLeft = isFinite(left) ? Math.round(left) : "";
     }
   }
 
@@ -72,7 +96,7 @@
           : interpolate(gettext("Finished with the %s engine"), [data.backend || "?"]);
       case "result.failed": return gettext("Failed");
       case "result.cancelled": return gettext("Cancelled");
-      case "result.requeued": return gettext("The worker stopped responding; queued again");
+      case "result.requeued": return data.reason === "retry" ? gettext("Queued again") : gettext("The worker stopped responding; queued again");
       case "job.finished": return gettext("All videos are done");
       default: return event.message;
     }
@@ -98,6 +122,7 @@
       finished = true;
       connection.textContent = gettext("Finished");
       connection.dataset.state = "finished";
+      cancelAll.hidden = true;
     }
     if (!node) return;
     log(node, event);
@@ -112,6 +137,9 @@
         setProgress(node, event.data, event.time);
         break;
       case "result.requeued":
+        finished = false;  // A retried video reopens a finished job.
+        showLive();
+        delete etas[node.dataset.result];
         setState(node, "queued");
         setProgress(node, { progress: 0 }, null);
         break;
@@ -131,29 +159,65 @@
     }
   }
 
+  function showLive() {
+    if (!finished) { connection.textContent = gettext("Live"); connection.dataset.state = "live"; }
+  }
+
+  function showReconnecting() {
+    connection.textContent = gettext("Reconnecting…");
+    connection.dataset.state = "reconnecting";
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}/?after=${lastSeq}`);
-    socket.addEventListener("open", () => {
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/jobs/${jobId}/?after=${lastSeq}`);
+    socket = ws;
+    opening = Date.now();
+    awaiting = 0;
+    // Each handler ignores a socket the page has given up on.
+    ws.addEventListener("open", () => {
+      if (ws !== socket) return;
       retries = 0;
-      if (!finished) { connection.textContent = gettext("Live"); connection.dataset.state = "live"; }
+      opening = 0;
+      showLive();
     });
-    socket.addEventListener("message", (message) => apply(JSON.parse(message.data)));
-    socket.addEventListener("close", () => {
-      if (finished) return;
-      connection.textContent = gettext("Reconnecting…");
-      connection.dataset.state = "reconnecting";
+    ws.addEventListener("message", (message) => {
+      if (ws !== socket) return;
+      awaiting = 0;  // Any word from the server answers the ping.
+      const event = JSON.parse(message.data);
+      if (event.kind === "pong") showLive();
+      else apply(event);
+    });
+    ws.addEventListener("close", () => {
+      if (ws !== socket || finished) return;
+      showReconnecting();
       retries += 1;
-      setTimeout(connect, Math.min(10000, 500 * 2 ** retries));
+      setTimeout(() => { if (ws === socket) connect(); }, Math.min(10000, 500 * 2 ** retries));
     });
   }
+
+  setInterval(() => {
+    if (finished || !socket) return;
+    const now = Date.now();
+    const stalled = (awaiting && now - awaiting >= STALL_MS) ||
+                    (opening && socket.readyState === WebSocket.CONNECTING && now - opening >= STALL_MS);
+    if (stalled) {
+      showReconnecting();
+      const old = socket;
+      connect();  // Replaces `socket` first, so the stalled one's late events are ignored.
+      old.close();
+    } else if (socket.readyState === WebSocket.OPEN && !awaiting) {
+      socket.send(JSON.stringify({ type: "ping" }));
+      awaiting = now;
+    }
+  }, PING_MS);
 
   for (const node of root.querySelectorAll(".result")) {
     node.querySelector(".cancel").addEventListener("click", async () => {
       try { await api("POST", `/api/v1/results/${node.dataset.result}/cancel/`); } catch (error) { alert(error.message); }
     });
   }
-  document.getElementById("cancel-all").addEventListener("click", async () => {
+  cancelAll.addEventListener("click", async () => {
     try { await api("POST", `/api/v1/jobs/${jobId}/cancel/`); } catch (error) { alert(error.message); }
   });
   // Tests (and curious users) can drop the connection to see the page catch up.

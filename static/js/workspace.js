@@ -9,7 +9,7 @@
   const CHUNK = 8 * 1024 * 1024;
   const AUDIO_EXT = /\.(wav|mp3|m4a|aac|flac|ogg|oga|opus|wma|mp4|mov|mkv|webm)$/i;
   const VIDEO_EXT = /\.(mp4|mov|mkv|webm|avi|flv|m4v|ts|mts)$/i;
-  let mode = "single";
+  let mode = "single", leaving = false;
   const items = { audio: [], video: [] };  // {file, state: "uploading"|"ready"|"refused", asset, node}
   const generate = document.getElementById("generate");
   const { element, formatBytes, formatSeconds, api } = HeyGem;
@@ -42,10 +42,10 @@
     return null;
   }
 
-  function add(kind, file) {
+  function add(kind, file, asset = null) {
     if (kind === "audio" || mode === "single") for (const old of [...items[kind]]) remove(kind, old);
-    const item = { kind, file, state: "uploading", asset: null };
-    item.node = element("li", { class: "file", "data-state": "uploading" },
+    const item = { kind, file, state: asset ? "ready" : "uploading", asset };
+    item.node = element("li", { class: "file", "data-state": item.state },
       element("div", { class: "file-head" }, element("strong", { text: file.name }), element("span", { class: "muted size", text: formatBytes(file.size) }),
         element("button", { type: "button", class: "link remove", "aria-label": gettext("Remove"), text: "×" })),
       element("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, element("div", { class: "bar" })),
@@ -53,14 +53,30 @@
     item.node.querySelector(".remove").addEventListener("click", () => remove(kind, item));
     root.querySelector(`.slot[data-kind="${kind}"] .files`).append(item.node);
     items[kind].push(item);
-    const problem = precheck(kind, file);
-    if (problem) refuse(item, problem);
-    else upload(item);
+    if (asset) {
+      item.node.querySelector(".progress").hidden = true;
+      showFacts(item);
+    } else {
+      const problem = precheck(kind, file);
+      if (problem) refuse(item, problem);
+      else upload(item);
+    }
     refresh();
   }
 
+  // A file uploaded before, picked from the library (library.js): ready at once, nothing to send.
+  document.addEventListener("heygem:reuse", (event) => {
+    const asset = event.detail;
+    if (asset.kind === "video" || asset.kind === "audio") {
+      const slot = asset.kind;  // A video's sound can be the voice too; the library lists each under its kind.
+      add(slot, { name: asset.original_name, size: asset.size }, asset);
+    }
+  });
+
   function remove(kind, item) {
     item.cancelled = true;
+    // An upload stopped half-way would keep its part on the server for a day: abandon it now.
+    if (item.uploadId && item.state === "uploading") api("DELETE", `/api/v1/uploads/${item.uploadId}/`).catch(() => {});
     item.node.remove();
     items[kind] = items[kind].filter((other) => other !== item);
     refresh();
@@ -87,6 +103,8 @@
     } catch (error) {
       return refuse(item, error.message);
     }
+    item.uploadId = upload.id;
+    if (item.cancelled) return api("DELETE", `/api/v1/uploads/${upload.id}/`).catch(() => {});
     const started = performance.now();
     let offset = upload.received, failures = 0;
     while (offset < file.size && !item.cancelled) {
@@ -113,8 +131,9 @@
       const percent = Math.floor((offset / file.size) * 100);
       bar.style.width = percent + "%";
       progress.setAttribute("aria-valuenow", percent);
-      status.textContent = interpolate(gettext("%(percent)s%% · %(speed)s/s · %(left)s left"),
-        { percent, speed: formatBytes(speed), left: formatSeconds((file.size - offset) / speed) }, true);
+      // Django's interpolate() leaves "%%" as it is, so the percent sign travels in the value.
+      status.textContent = interpolate(gettext("%(percent)s · %(speed)s/s · %(left)s left"),
+        { percent: percent + "%", speed: formatBytes(speed), left: formatSeconds((file.size - offset) / speed) }, true);
     }
     if (item.cancelled) return;
     status.textContent = gettext("Checking the file…");
@@ -181,6 +200,7 @@
         ...voice, videos: items.video.map((item) => item.asset.id),
         length_policy: document.getElementById("length_policy").value, quality: document.getElementById("quality").value,
       }, { "Idempotency-Key": root.dataset.idempotencyKey || (root.dataset.idempotencyKey = newKey()) });
+      leaving = true;
       window.location.href = `/jobs/${job.id}/`;
     } catch (failure) {
       error.textContent = failure.message;
@@ -191,5 +211,11 @@
   });
 
   if (script) script.onchange = refresh;
+  // Leaving while a file is still on its way would lose it: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (leaving) return;
+    if ([...items.audio, ...items.video].some((item) => item.state === "uploading")) event.preventDefault();
+  });
+
   setMode("single");
 })();
