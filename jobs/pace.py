@@ -32,7 +32,9 @@ def frame_counts(result):
     video, audio, policy = result.video, result.job.audio, result.job.length_policy
     fps = video.fps or 25.0
     template_frames = max(1, round(video.duration_s * fps))
-    seconds = min(audio.duration_s, video.duration_s) if policy == "cut" else audio.duration_s
+    # A typed script has no audio until it is spoken: its estimated length (the minutes reserved) stands in.
+    spoken = audio.duration_s if audio is not None else result.minutes * 60.0
+    seconds = min(spoken, video.duration_s) if policy == "cut" else spoken
     return template_frames, max(1, round(seconds * fps))
 
 

@@ -36,14 +36,13 @@ def run_fake_engine(reporter, clock, template_frames, output_frames, slower=1.0,
         units = stage_units(stage, template_frames, output_frames)
         if stage in ("track", "render"):
             for i in range(units):
-                message = (f"Tracking the face: frame {i + 1} of about {units}" if stage == "track"
-                           else f"Rendering frame {i + 1} of {units}")
-                reporter.on_progress(stage, i / units, message)
+                # The engine's shape: (stage, fraction, done, total, note), counters as numbers.
+                reporter.on_progress(stage, i / units, i + 1, units, "")
                 clock[0] += per_unit * slower * rng.uniform(0.9, 1.1)
         else:
-            reporter.on_progress(stage, 0.0, MESSAGES[stage])
+            reporter.on_progress(stage, 0.0, 0, 0, MESSAGES[stage])
             clock[0] += per_unit * units * slower
-            reporter.on_progress(stage, 1.0, MESSAGES[stage])
+            reporter.on_progress(stage, 1.0, 0, 0, MESSAGES[stage])
     return clock[0]
 
 
