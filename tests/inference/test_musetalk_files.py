@@ -172,3 +172,9 @@ def test_a_worker_loads_the_model_once_per_file_version(models):
             loaded.get_model(models, "cpu")
     finally:
         loaded.clear()
+
+
+def test_a_config_with_keys_this_diffusers_does_not_know_still_loads(models):
+    cfg = Path(models) / "musetalkV15" / "musetalk.json"
+    cfg.write_text(json.dumps(dict(synthetic.REDUCED_UNET, a_future_option=True, _diffusers_version="9.0.0")))
+    assert list(MuseTalk.load(models).unet.config.block_out_channels) == [32, 64, 128, 128]
