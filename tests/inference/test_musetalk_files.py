@@ -115,7 +115,8 @@ def test_a_corrupt_unet_file_is_model_unavailable(models, content):
 def test_a_unet_of_another_width_names_its_misshaped_keys(models):
     config = dict(synthetic.REDUCED_UNET, block_out_channels=[64, 64, 128, 128])
     torch.save(synthetic.unet_state(config), Path(models) / "musetalkV15" / "unet.pth")
-    with pytest.raises(ModelUnavailable, match=r"misshaped: conv_in.weight \(64, 8, 3, 3\) \(expected \(32, 8, 3, 3\)\)"):
+    shapes_named = r"misshaped: conv_in.weight \(64, 8, 3, 3\) \(expected \(32, 8, 3, 3\)\)"
+    with pytest.raises(ModelUnavailable, match=shapes_named):
         MuseTalk.load(models)
 
 
