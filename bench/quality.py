@@ -396,6 +396,16 @@ class Engine:
 
 
 def run_task(task, engine, judge, args, outdir, results, auto_choice):
+    row = _run_task(task, engine, judge, args, outdir, results, auto_choice)
+    with _print_lock:  # rows so far, in case the run is stopped
+        tmp = args.out + ".partial.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(sorted(results, key=lambda r: (r["case"], r["backend"])), fh)
+        os.replace(tmp, args.out + ".partial.json")
+    return row
+
+
+def _run_task(task, engine, judge, args, outdir, results, auto_choice):
     case, backend = task
     row = dict(case=case["id"], person=case["person"], kind=case["kind"], backend=backend)
     if backend == "nothing":
@@ -403,6 +413,7 @@ def run_task(task, engine, judge, args, outdir, results, auto_choice):
         row.update(ran="nothing", **judge.measure(case, case["nothing"], case["placement"], memo=True))
         row["judge_s"] = round(time.monotonic() - t0, 1)
         results.append(row)
+        say(f"  {case['id']:55s} nothing   judge {row['judge_s']:5.1f} s")
         return row
     if backend in engine.rejected:
         return None
@@ -525,6 +536,7 @@ def main(argv=None):
     args.repo = str(Path(args.repo).resolve())
     args.engine_python = args.engine_python or os.path.join(args.repo, ".venv", "bin", "python")
     t_start = time.time()
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     ensure_tools(args)
 
     people = sorted(glob.glob(os.path.join(args.media, "video", "*.mp4")))
