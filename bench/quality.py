@@ -362,12 +362,13 @@ def build_cases(people, args, quick):
             cases.append(dict(id=f"{stem}/speech/{cut.stem}", person=stem, kind="speech", template=video,
                               audio=str(cut)))
     # Ghosting and placement on the first clip of each kind per person (they are slow: full-frame decodes).
+    light = {k: int(n) for k, n in (x.split(":") for x in args.light_subset.split(",") if x)}
     seen = {}
     for c in cases:
         k = (c["person"], c["kind"])
         seen[k] = seen.get(k, 0) + 1
         c["placement"] = seen[k] <= args.placement_clips and c["kind"] in args.placement_kinds.split(",")
-        c["quick"] = seen[k] <= {"tts": 2}.get(c["kind"], 1)
+        c["quick"] = seen[k] <= light.get(c["kind"], 0)
     return cases
 
 
@@ -417,9 +418,10 @@ def _run_task(task, engine, judge, args, outdir, results, auto_choice):
         return row
     if backend in engine.rejected:
         return None
-    if args.reuse_auto and backend != "auto" and auto_choice.get(case["id"], {}).get("backend") == backend:
+    if args.reuse_auto and backend != "auto" and auto_choice.get(case["id"], {}).get("ran") == backend:
         src = auto_choice[case["id"]]
-        row.update({k: v for k, v in src.items() if k not in ("backend",)}, reused_auto=True)
+        row.update({k: v for k, v in src.items() if k not in ("backend", "reason")}, reused_auto=True,
+                   reason="requested (auto's render reused)")
         results.append(row)
         return row
     out = os.path.join(outdir, f"{case['id'].replace('/', '__')}__{backend}.mp4")
@@ -511,7 +513,11 @@ def main(argv=None):
     ap.add_argument("--repo", default=str(REPO), help="the engine's repository (its CLI runs with this cwd)")
     ap.add_argument("--engine-python", default=None, help="default: REPO/.venv/bin/python")
     ap.add_argument("--backends", default="auto,retrieval,warp")
-    ap.add_argument("--light-backends", default="", help="these backends run on the --quick subset of cases only")
+    ap.add_argument("--light-backends", default="", help="these backends run on the --light-subset of cases only")
+    ap.add_argument("--light-subset", default="recon:1,tts:2,cmn:1,speech:1",
+                    help="kind:N,... the first N clips of each kind per person that light backends run on")
+    ap.add_argument("--resume", default="", help="keep the rows of an interrupted run (its .partial.json, run with "
+                                                 "the same options) and do only the rest")
     ap.add_argument("--people", default="", help="comma-separated substrings of the shared video names")
     ap.add_argument("--tts-clips", type=int, default=8, help="English TTS clips per person")
     ap.add_argument("--cmn-clips", type=int, default=2, help="Mandarin clips per person")
@@ -532,6 +538,8 @@ def main(argv=None):
     ap.add_argument("--out", default=str(REPO / "var" / "bench" / "quality.json"))
     ap.add_argument("--keep", default="", help="copy the engine outputs into this folder")
     ap.add_argument("--keep-people", default="", help="with --keep: only these people's outputs")
+    ap.add_argument("--rows-from", default="", help="no rendering: summarise the rows of an earlier run's JSON "
+                                                    "(or its .partial.json, written as the run goes)")
     args = ap.parse_args(argv)
     args.repo = str(Path(args.repo).resolve())
     args.engine_python = args.engine_python or os.path.join(args.repo, ".venv", "bin", "python")
@@ -575,6 +583,23 @@ def main(argv=None):
     tasks = [(c, "nothing") for c in cases]
     tasks += [(c, b) for b in backends if b == "auto" for c in cases if b not in light or c["quick"]]
     later = [(c, b) for b in backends if b != "auto" for c in cases if b not in light or c["quick"]]
+    if args.resume:
+        done = json.load(open(args.resume))
+        results.extend(done)
+        have = {(r["case"], r["backend"]) for r in done if "error" not in r}
+        auto_choice.update({r["case"]: r for r in done if r["backend"] == "auto" and r.get("ran")})
+        tasks = [t for t in tasks if (t[0]["id"], t[1]) not in have]
+        later = [t for t in later if (t[0]["id"], t[1]) not in have]
+        meta["resumed_from"] = args.resume
+        say(f"resuming: {len(done)} rows kept, {len(tasks) + len(later)} tasks left")
+    if args.rows_from:
+        loaded = json.load(open(args.rows_from))
+        results.extend(loaded["rows"] if isinstance(loaded, dict) else loaded)
+        tasks, later = [], []
+        meta["rows_from"] = args.rows_from
+        for r in results:
+            if r["backend"] not in backends + ["nothing"] and r["backend"] not in engine.rejected:
+                engine.rejected[r["backend"]] = "not in --backends"
     outdir = tempfile.mkdtemp(prefix="quality-", dir=os.path.join(args.cache, ".."))
     try:
         for batch in (tasks, later):
