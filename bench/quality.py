@@ -36,7 +36,8 @@ venv with ``../shared/lipeval/setup.sh``, the TTS clips with ``ttsdrive.py``); e
 A backend the CLI rejects (argparse's "invalid choice") is skipped with a note. ``--reuse-auto`` (off by default)
 skips rendering a forced backend when ``auto`` already chose that backend for the same case and reuses auto's
 output: valid only while ``auto`` renders exactly as forcing the backend it chose (check this when ``auto``
-changes). ``--light-backends warp`` runs those backends on the ``--quick`` subset of cases only.
+changes). ``--light-backends warp`` runs those backends only on ``--light-subset`` (default: recon, 2 TTS, 1
+Mandarin, 1 speech clip per person). ``--resume RUN.json.partial.json`` keeps an interrupted run's rows.
 """
 from __future__ import annotations
 
