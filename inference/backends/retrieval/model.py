@@ -22,8 +22,8 @@ import numpy as np
 from ...speech import CLOSED, N_CLASSES, OPEN_PRIOR, SIL, WIDTH_PRIOR
 
 SHRINK_FRAMES = 8.0  # prior weight, in template frames, when averaging a class's measured shape
-HOLD_COST = 0.4  # showing the same template frame again (a frozen mouth)
-JUMP_COST = 2.0  # leaving the current run of template frames
+HOLD_COST = 1.5  # showing the same template frame again (a frozen mouth)
+JUMP_COST = 8.0  # leaving the current run of template frames
 ACOUSTIC_WEIGHT = 0.25
 POSE_WEIGHT = 0.3  # tuned on the shared clips: stronger pose matching starved short templates of mouths
 PAUSE_FRAMES = 6  # pauses shorter than this (0.24 s at 25 fps) keep the mouth moving instead of closing it
@@ -42,7 +42,7 @@ FAMILIAR_RATIO = (1.6, 2.0)  # familiarity 1 at or below the first residual rati
 POSE_SCALE = 0.04  # a nose-to-eyes offset change of 4 % of the interocular distance costs as much as 1 shape unit
 POSE_LIMIT = 2.5  # in POSE_SCALE units
 SMILE_SCALE = 0.03  # a corner lift difference of 3 % of the interocular distance costs as much as POSE_SCALE
-CLOSURE_WEIGHT = 3.0
+CLOSURE_WEIGHT = 1.5
 # Inner-lip gap (interocular distances) of lips that touch, as FaceMesh measures it (real closed mouths: about
 # 0.003-0.01): the closed level of a person whose template never closes its mouth.
 LIPS_TOGETHER = 0.01
