@@ -48,7 +48,6 @@ alone (m's closure is voiced, b/p's is silent, and the two fare differently).
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import json
 import os
@@ -57,7 +56,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -68,73 +66,112 @@ sys.path.insert(0, str(REPO))
 import inference  # noqa: E402
 from inference import media  # noqa: E402
 from speed import write_wav  # noqa: E402  (bench/ is on sys.path when a bench runs)
-from quality import JUDGE_OPEN, phone_frames, sync_scores, track  # noqa: E402
+from inference.face import EYE_CORNERS, INNER_LIPS, OUTER_LIPS, FaceTracker, interocular, mouth_shape  # noqa: E402
+from pinyin_tts import (INITIAL_MAX, INITIAL_SHARE, PLOSIVE_CLOSURE, final_class,  # noqa: E402
+                        split_syllable, synthesise)
+from pinyin_tts import UTTERANCES as ALL_UTTERANCES  # noqa: E402
 
-VOICE = "cmn-latn-pinyin"
-# Ordinary sentences, tone-numbered pinyin (5 = neutral tone). "-" joins the syllables of a word, a space
-# separates words, "|" separates phrases. Chosen for many b/p/m initials and open a/ao/an/ang finals, with
-# i/u/ü finals among them.
-UTTERANCES = {
-    # 妈妈买了八个包子 | 爸爸跑步去办公室 | 朋友们帮忙搬东西 | 我们明天去北京
-    "u1_baba_mama": "ma1-ma5 mai3-le5 ba1-ge5 bao1-zi5 | ba4-ba5 pao3-bu4 qu4 ban4-gong1-shi4 | "
-                    "peng2-you5-men5 bang1-mang2 ban1 dong1-xi5 | wo3-men5 ming2-tian1 qu4 bei3-jing1",
-    # 白马跑得比别的马快 | 不怕慢，只怕站 | 绿色的苹果很便宜 | 八点半我们一起吃饭
-    "u2_baima": "bai2-ma3 pao3-de5 bi3 bie2-de5 ma3 kuai4 | bu2 pa4 man4 | zhi3 pa4 zhan4 | "
-                "lü4-se4-de5 ping2-guo3 hen3 pian2-yi5 | ba1-dian3 ban4 wo3-men5 yi4-qi3 chi1-fan4",
-    # 他把报纸放在桌子上 | 我喜欢吃米饭和面包 | 这本书不太贵 | 下雨了 | 你带伞吗
-    "u3_baozhi": "ta1 ba3 bao4-zhi3 fang4-zai4 zhuo1-zi5-shang4 | wo3 xi3-huan1 chi1 mi3-fan4 he2 mian4-bao1 | "
-                 "zhe4 ben3 shu1 bu2-tai4 gui4 | xia4-yu3-le5 | ni3 dai4 san3 ma5",
+# The three utterances this bench was calibrated on (pinyin_tts.py holds more).
+UTTERANCES = {k: ALL_UTTERANCES[k] for k in ("u1_baba_mama", "u2_baima", "u3_baozhi")}
+
+# The previous quality judge (a hand per-phone opening table), kept here for this bench only: bench/quality.py
+# now judges with ../shared/lipeval.
+# Judge table: expected opening per phone (0 closed .. 1 wide). Deliberately not the engine's own prior.
+JUDGE_OPEN = {
+    **dict.fromkeys(("AA", "AE", "AH", "AO", "AW", "AY"), 1.0),
+    **dict.fromkeys(("EH", "EY", "ER"), 0.7),
+    **dict.fromkeys(("IH", "IY", "Y"), 0.5),
+    **dict.fromkeys(("OW", "UH", "UW", "OY", "W"), 0.4),
+    **dict.fromkeys(("HH", "K", "G", "NG"), 0.5),
+    **dict.fromkeys(("T", "D", "N", "L", "S", "Z", "TH", "DH"), 0.35),
+    **dict.fromkeys(("SH", "ZH", "CH", "JH", "R"), 0.35),
+    **dict.fromkeys(("F", "V"), 0.1),
+    **dict.fromkeys(("P", "B", "M"), 0.0),
 }
-GAP_IN_WORD, GAP_WORDS, GAP_PHRASES = 0.04, 0.08, 0.45  # seconds
-LEAD_IN, TAIL = 0.4, 0.4  # silence before the first and after the last syllable
-INITIAL_SHARE, INITIAL_MAX, PLOSIVE_CLOSURE = 0.35, 0.06, 0.04
+OPEN_VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY"}
+BILABIALS = {"P", "B", "M"}
+LIPS = list(OUTER_LIPS) + list(INNER_LIPS)
 
-INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c", "s")
-# y/w spellings rewritten as the final they stand for (the glide belongs to the final's lip shape).
-YW = {"yi": "i", "ya": "ia", "ye": "ie", "yao": "iao", "you": "iu", "yan": "ian", "yang": "iang", "yin": "in",
-      "ying": "ing", "yong": "iong", "yu": "ü", "yue": "üe", "yuan": "üan", "yun": "ün", "wu": "u", "wa": "ua",
-      "wo": "uo", "wai": "uai", "wei": "ui", "wan": "uan", "wen": "un", "wang": "uang", "weng": "ueng"}
-OPEN_FINALS = {"a", "ai", "ao", "an", "ang", "ia", "iao", "iang", "ua", "uai", "uan", "uang"}
-# ian is said [iɛn] and üan [yæn] by the voice (espeak-ng -x), so they are not wide open.
-MID_FINALS = {"o", "e", "ou", "ei", "en", "eng", "er", "uo", "ie", "üe", "ui", "iu", "ian", "üan", "ueng"}
-CLOSE_FINALS = {"i", "u", "ü", "in", "ing", "un", "ün", "ong", "iong", "-i"}
+
+def track(path):
+    """Per frame of a video: aperture (NaN when lost), lip shape (K, 2) normalised, and landmarks."""
+    info = inference.probe(path)
+    w, h, fps = media.video_geometry(info)
+    tracker = FaceTracker(float(fps))
+    aps, shapes, lms = [], [], []
+    for frame in media.iter_video_frames(info):
+        found = tracker.track(frame, w, h)
+        if found is None:
+            aps.append(np.nan)
+            shapes.append(np.full((len(LIPS), 2), np.nan))
+            lms.append(None)
+            continue
+        raw, smooth = found
+        aps.append(mouth_shape(raw)[0])
+        shapes.append(lip_shape(raw))
+        lms.append(smooth)
+    tracker.close()
+    return np.array(aps), np.array(shapes), lms
+
+
+def lip_shape(lm):
+    left, right = lm[EYE_CORNERS[0]], lm[EYE_CORNERS[1]]
+    ang = np.arctan2(*(right - left)[::-1])
+    rot = np.array([[np.cos(-ang), -np.sin(-ang)], [np.sin(-ang), np.cos(-ang)]])
+    pts = lm[LIPS] - lm[LIPS].mean(0)
+    return pts @ rot.T / interocular(lm)
+
+
+def pearson(a, b):
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < 5 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
+        return float("nan")
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def spearman(a, b):
+    n = min(len(a), len(b))
+    a, b = np.asarray(a[:n], float), np.asarray(b[:n], float)
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < 5:
+        return float("nan")
+    ra = np.argsort(np.argsort(a[ok])).astype(float)
+    rb = np.argsort(np.argsort(b[ok])).astype(float)
+    return pearson(ra, rb)
+
+
+def phone_frames(phones, n, fps):
+    """Per video frame: the phone at the frame's centre ('SIL' where none)."""
+    labels = ["SIL"] * n
+    for name, s, e in phones:
+        for i in range(int(np.ceil(s * fps - 0.5)), min(int(np.ceil(e * fps - 0.5)), n)):
+            labels[max(i, 0)] = name
+    return labels
+
+
+def sync_scores(labels, aperture):
+    n = min(len(labels), len(aperture))
+    labels, aperture = labels[:n], np.asarray(aperture[:n], float)
+    expected = np.array([JUDGE_OPEN.get(p, 0.0) for p in labels])
+    if n >= 3:
+        expected = np.convolve(np.pad(expected, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
+    rho = spearman(expected, aperture)
+    ov = np.array([p in OPEN_VOWELS for p in labels]) & ~np.isnan(aperture)
+    bl = np.array([p in BILABIALS for p in labels]) & ~np.isnan(aperture)
+    dprime = float("nan")
+    if ov.sum() >= 3 and bl.sum() >= 3:
+        pooled = np.sqrt((aperture[ov].var() + aperture[bl].var()) / 2) + 1e-6
+        dprime = float((aperture[ov].mean() - aperture[bl].mean()) / pooled)
+    return rho, dprime
+
+
 # English stand-in labels carrying the judge's openings in quality.JUDGE_OPEN; sync_scores takes "AA" frames as
 # open vowels and "B" frames as bilabials.
 STAND_IN = {"open": "AA", "mid": "EH", "close": "UW", "bilabial": "B", "labiodental": "F", "coronal": "T",
             "velar": "K"}
 INITIAL_CLASS = {**dict.fromkeys("bpm", "bilabial"), "f": "labiodental", **dict.fromkeys("gkh", "velar")}
-
-
-def split_syllable(syl):
-    """Tone-numbered pinyin syllable -> (initial or "", final), with y/w and j/q/x spellings undone."""
-    s = syl.rstrip("012345").replace("v", "ü")
-    if s[0] in "yw":
-        return "", YW[s.replace("yü", "yu")]
-    initial = next((i for i in INITIALS if s.startswith(i)), "")
-    final = s[len(initial):]
-    if initial in ("j", "q", "x") and final.startswith("u"):
-        final = "ü" + final[1:]  # ju, que, xuan are spelled without the umlaut
-    if initial in ("zh", "ch", "sh", "r", "z", "c", "s") and final == "i":
-        final = "-i"  # the apical vowel of zi / shi: a narrow, unrounded mouth
-    return initial, final
-
-
-def final_class(final):
-    for name, group in (("open", OPEN_FINALS), ("mid", MID_FINALS), ("close", CLOSE_FINALS)):
-        if final in group:
-            return name
-    raise ValueError(f"no judge class for final {final!r}")
-
-
-def synth_syllable(syl):
-    """espeak-ng WAV of one syllable as float samples with digital silence trimmed, and its rate."""
-    wav = subprocess.run(["espeak-ng", "-v", VOICE, "-s", "160", "--stdout", syl], check=True,
-                         capture_output=True).stdout
-    with wave.open(io.BytesIO(wav)) as w:  # the header's length is bogus (stdout cannot seek): read to the end
-        rate = w.getframerate()
-        x = np.frombuffer(w.readframes(1 << 30), np.int16).astype(np.float32) / 32768
-    loud = np.nonzero(np.abs(x) > 10 ** (-66 / 20))[0]  # espeak-ng's silence is exact zeros
-    return x[loud[0]: loud[-1] + 1], rate
 
 
 def build_utterance(text, tmp, gap_scale=1.0):
@@ -144,25 +181,8 @@ def build_utterance(text, tmp, gap_scale=1.0):
 
     ``gap_scale`` shrinks the gaps inside phrases (a sensitivity check: the silent gaps make loudness an easy cue).
     """
-    parts, segments, t, rate = [], [], 0.0, None
-    pieces = []  # (syllable, silence before it)
-    for p, phrase in enumerate(text.split("|")):
-        for w, word in enumerate(phrase.split()):
-            for s, syl in enumerate(word.split("-")):
-                gap = (GAP_IN_WORD * gap_scale if s else GAP_WORDS * gap_scale if w
-                       else GAP_PHRASES if p else LEAD_IN)
-                pieces.append((syl, gap))
-    syllables = []
-    for syl, gap in pieces:
-        x, rate = synth_syllable(syl)
-        t += gap
-        parts.append((int(round(t * rate)), x))
-        syllables.append((syl, t, t + len(x) / rate, gap))
-        t += len(x) / rate
-    total = np.zeros(int(round((t + TAIL) * rate)), np.float32)
-    for start, x in parts:
-        total[start: start + len(x)] = x
-    total += np.random.default_rng(0).normal(0, 10 ** (-60 / 20), total.shape).astype(np.float32)
+    total, rate, syllables = synthesise(text, gap_scale)
+    segments = []
     raw = os.path.join(tmp, "raw.wav")
     write_wav(raw, total, rate=rate)
     samples = media.load_audio(raw)  # resampled to 16 kHz mono float32, the engine's analysis format

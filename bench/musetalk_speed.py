@@ -9,7 +9,9 @@ depend on the weights' values. Measured per batch size, fp32, and fp16 autocast 
 (1) ``generate``: UNet + VAE decode per output frame (what every output frame costs once the template is
     encoded), with peak GPU memory;
 (2) ``encode``: the two VAE encodings per template frame (once per template frame, reused across the video);
-then once: the jaw mask (parser) per template frame, the paste per frame, and Whisper features per audio second.
+On CPU the rows also give frames per CPU-second (``process_time``), which a machine shared with other work
+changes far less than wall time; times the thread count it bounds what an idle machine reaches.
+Then once: the jaw mask (parser) per template frame, the paste per frame, and Whisper features per audio second.
 Tracking and encoding the video are the pipeline's and are measured by bench/speed.py.
 """
 from __future__ import annotations
@@ -32,11 +34,15 @@ def _sync(torch, device):
         torch.cuda.synchronize()
 
 
-def _timed(torch, device, fn):
+def _timed(torch, device, fn, cpu=None):
+    """Wall seconds of ``fn()`` and its result; ``cpu`` (a list) also gets the process's CPU seconds, which a
+    machine shared with other work inflates far less than the wall time."""
     _sync(torch, device)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     out = fn()
     _sync(torch, device)
+    if cpu is not None:
+        cpu.append(time.process_time() - c)
     return time.perf_counter() - t, out
 
 
@@ -55,10 +61,15 @@ def stage_speed(model, batches, n, device) -> list[dict]:
             model.generate(crops[: min(b, 2)], feats[: min(b, 2)])  # warm-up (cuDNN autotune, allocator)
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            dt_enc, latents = _timed(torch, device, lambda: model.latents(crops[:k]))
-            dt_gen, _ = _timed(torch, device, lambda: model.decode_step(latents, feats[:k]))
+            cpu: list = []
+            dt_enc, latents = _timed(torch, device, lambda: model.latents(crops[:k]), cpu)
+            dt_gen, _ = _timed(torch, device, lambda: model.decode_step(latents, feats[:k]), cpu)
             row = {"batch": b, "fp16": fp16, "frames": k, "generate_frames_per_s": round(k / dt_gen, 2),
                    "encode_frames_per_s": round(k / dt_enc, 2)}
+            if device == "cpu":
+                # Frames per second the same work would reach with every thread to itself.
+                row["generate_frames_per_cpu_s"] = round(k / cpu[1], 3)
+                row["encode_frames_per_cpu_s"] = round(k / cpu[0], 3)
             if device == "cuda":
                 row["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
             rows.append(row)

@@ -13,6 +13,8 @@ Modules (each imports torch itself; importing this package imports nothing heavy
 - ``bisenet``: the face parser network.
 - ``render``: face boxes from FaceMesh landmarks, the per-template cache and the engine's render loop.
 - ``loaded``: ``get_model(dir, device, fp16, batch)``, loaded once per worker process.
+- ``backend``: ``MuseTalkBackend``, the engine interface (one line in ``inference.backends.REGISTRY``).
+- ``synthetic``: generated weights in the official layout (tests, the bench, checking an install's wiring).
 """
 
 

@@ -123,8 +123,9 @@ def load_unet(model_dir, device="cpu"):
     from diffusers import UNet2DConditionModel
 
     cfg_path, path = _path(model_dir, UNET_CONFIG), _path(model_dir, UNET_WEIGHTS)
-    config = {k: v for k, v in read_json(cfg_path).items() if not k.startswith("_")}
-    model = _build(lambda: UNet2DConditionModel(**config), "UNet2DConditionModel", cfg_path)
+    config = read_json(cfg_path)
+    # from_config, not the constructor: a config saved by a newer diffusers may carry keys this one ignores.
+    model = _build(lambda: UNet2DConditionModel.from_config(config), "UNet2DConditionModel", cfg_path)
     return _assign(model, read_weights(path), "the MuseTalk UNet", path, device)
 
 
@@ -133,8 +134,8 @@ def load_vae(model_dir, device="cpu"):
     from diffusers import AutoencoderKL
 
     cfg_path, path = _path(model_dir, VAE_CONFIG), _first_existing(model_dir, VAE_WEIGHTS)
-    config = {k: v for k, v in read_json(cfg_path).items() if not k.startswith("_")}
-    model = _build(lambda: AutoencoderKL(**config), "AutoencoderKL", cfg_path)
+    config = read_json(cfg_path)
+    model = _build(lambda: AutoencoderKL.from_config(config), "AutoencoderKL", cfg_path)
     return _assign(model, rename_old_vae_keys(read_weights(path)), "the sd-vae AutoencoderKL", path, device)
 
 
