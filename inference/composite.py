@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .face import EYE_CORNERS, JAW_ARC, MOUTH_CORNERS, STABLE_POINTS, UNDER_NOSE, crop_rgb, interocular
+from .face import (CHIN, EYE_CORNERS, FACE_OVAL, JAW_ARC, MOUTH_CORNERS, STABLE_POINTS, UNDER_NOSE, crop_rgb,
+                   interocular)
 from .media import split_planes
 
 
@@ -82,8 +83,10 @@ class Compositor:
         self.torch = torch
         self.device = device
 
-    def region(self, base_lm: np.ndarray, outline_pts: np.ndarray):
-        """The box (x0, y0, w, h) and float32 mask (h, w) in [0, 1] covering ``outline_pts`` with feathering."""
+    def region(self, base_lm: np.ndarray, outline_pts: np.ndarray, inside_face: bool = False):
+        """The box (x0, y0, w, h) and float32 mask (h, w) in [0, 1] covering ``outline_pts`` with feathering.
+        ``inside_face``: also keep the mask (feather included) inside the base frame's face oval, except below
+        the chin: a paste from another frame must never cover the background or hair beside the jaw."""
         import cv2
 
         d = interocular(base_lm)
@@ -96,12 +99,25 @@ class Compositor:
         small = np.zeros((h // s, w // s), dtype=np.uint8)
         hull = cv2.convexHull(((outline_pts - [x0, y0]) / s).astype(np.int32))
         cv2.fillConvexPoly(small, hull, 255)
+        if inside_face:
+            small = np.minimum(small, self._face_oval(base_lm, x0, y0, s, small.shape))
         # Shrink then blur so the feather lies inside the outline: the edge is where the two faces agree most.
         k = max(int(feather / s), 1) | 1
         small = cv2.erode(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         small = cv2.GaussianBlur(small.astype(np.float32) / 255.0, (0, 0), max(feather / s, 0.5))
         mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) if s > 1 else small
         return box, mask
+
+    @staticmethod
+    def _face_oval(lm: np.ndarray, x0: int, y0: int, s: int, shape) -> np.ndarray:
+        import cv2
+
+        oval = lm[list(FACE_OVAL)].astype(np.float32).copy()
+        chin = [FACE_OVAL.index(k) for k in CHIN]
+        oval[chin, 1] += 0.12 * interocular(lm)  # the lower_face_outline's chin drop
+        out = np.zeros(shape, dtype=np.uint8)
+        cv2.fillPoly(out, [np.round((oval - [x0, y0]) / s).astype(np.int32)], 255)
+        return out
 
     def paste(self, base: np.ndarray, base_lm: np.ndarray, patch_rgb: np.ndarray, box, mask: np.ndarray,
               spare_sides: bool = False):
@@ -169,27 +185,37 @@ class Compositor:
                                                 mode="bilinear", align_corners=False)[0, 0]
         return core + (1 - core) * agree
 
-    def transfer(self, base: np.ndarray, base_lm: np.ndarray, src_rgb: np.ndarray, src_origin, src_lm) -> None:
-        """Replace the lower face of I420 ``base`` (in place) with the one in ``src_rgb``, a crop (h, w, 3 uint8)
-        of another frame whose top-left corner sat at ``src_origin`` (see ``mouth_crop_box``), aligned on the
-        stable landmarks. ``*_lm`` are smoothed (478, 2) float32 landmarks in frame coordinates."""
-        import cv2
-
+    def align(self, base_lm: np.ndarray, src_lm: np.ndarray):
+        """The affine map (2, 3) taking the source frame's face onto the base frame's, fitted on the stable
+        landmarks, or None when no such map lines the two faces up (a head turned or blurred otherwise: any
+        paste would ghost, so the caller keeps the base frame's own mouth). Both are (478, 2) float32 landmarks
+        of their own frames, unsmoothed: smoothed ones lag a moving head by up to 0.2 interocular distances."""
         stable = list(STABLE_POINTS)
         src_pts, dst_pts = src_lm[stable].astype(np.float64), base_lm[stable].astype(np.float64)
         m = affine(src_pts, dst_pts)
-        # When no affine map lines the two faces up (a head turned or blurred differently), any paste would
-        # ghost: keep the base frame's own mouth for this frame instead.
         residual = np.sqrt(((apply(m, src_pts) - dst_pts) ** 2).sum(1).mean()) / max(interocular(base_lm), 1.0)
-        if residual > MAX_ALIGN_RESIDUAL:
-            return False
-        outline = np.concatenate([lower_face_outline(base_lm), apply(m, lower_face_outline(src_lm))])
-        box, mask = self.region(base_lm, outline)
+        return None if residual > MAX_ALIGN_RESIDUAL else m
+
+    def source_patch(self, src_rgb: np.ndarray, src_origin, m: np.ndarray, box) -> np.ndarray:
+        """The source crop (h, w, 3 uint8 whose top-left corner sat at ``src_origin`` in its frame) warped by
+        ``m`` onto the base frame's ``box``."""
+        import cv2
+
         x0, y0, w, h = box
         local = m.copy()
         local[:, 2] += local[:, :2] @ np.asarray(src_origin, dtype=np.float64) - np.array([x0, y0])
-        patch = cv2.warpAffine(src_rgb, local, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self.paste(base, base_lm, patch, box, mask, spare_sides=True)
+        return cv2.warpAffine(src_rgb, local, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def transfer(self, base: np.ndarray, base_lm: np.ndarray, src_rgb: np.ndarray, src_origin, src_lm) -> bool:
+        """Replace the lower face of I420 ``base`` (in place) with the one in ``src_rgb``, a crop (h, w, 3 uint8)
+        of another frame whose top-left corner sat at ``src_origin`` (see ``mouth_crop_box``), aligned on the
+        stable landmarks. False (and nothing changed) when the faces do not line up."""
+        m = self.align(base_lm, src_lm)
+        if m is None:
+            return False
+        outline = np.concatenate([lower_face_outline(base_lm), apply(m, lower_face_outline(src_lm))])
+        box, mask = self.region(base_lm, outline, inside_face=True)
+        self.paste(base, base_lm, self.source_patch(src_rgb, src_origin, m, box), box, mask, spare_sides=True)
         return True
 
 

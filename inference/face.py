@@ -27,6 +27,10 @@ STABLE_POINTS = (1, 4, 5, 195, 197, 133, 362, 50, 280, 123, 352, 36, 266, 205, 4
 # The outermost points (near the ears) are left out: the face's side edge and what hangs beside it (hair,
 # earrings) move with head turns and would ghost if pasted from another frame.
 JAW_ARC = (172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397)
+# The face's outline (FaceMesh's face oval), clockwise from the forehead: pastes stay inside it.
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176,
+             149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+CHIN = (176, 148, 152, 377, 400)  # the bottom of the oval, where an opening jaw may reach below the base's chin
 # Between the nostrils and the upper lip: the top edge of the paste stays clear of the nose, whose outline
 # moves with head turns and would otherwise show twice.
 UNDER_NOSE = (206, 165, 164, 391, 426)
@@ -58,6 +62,18 @@ def head_pose(lm: np.ndarray) -> tuple[float, float]:
     ey = np.array([-ex[1], ex[0]])
     rel = lm[4] - (left + right) / 2
     return float(rel @ ex / d), float(rel @ ey / d)
+
+
+def smile(lm: np.ndarray) -> float:
+    """How far the mouth corners sit above the middle of the lips, along the face's vertical axis, in
+    interocular distances: about 0 for a neutral mouth, positive for a smile."""
+    left, right = lm[EYE_CORNERS[0]], lm[EYE_CORNERS[1]]
+    axis = right - left
+    d = max(float(np.linalg.norm(axis)), 1e-6)
+    down = np.array([-axis[1], axis[0]]) / d
+    middle = (lm[13] + lm[14]) / 2
+    corners = (lm[MOUTH_CORNERS[0]] + lm[MOUTH_CORNERS[1]]) / 2
+    return float((middle - corners) @ down / d)
 
 
 class OneEuro:

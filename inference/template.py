@@ -24,7 +24,8 @@ class Track:
     """The face in each template frame (N frames). ``raw`` float32 (N, 478, 2) FaceMesh landmarks in pixels as
     seen in that frame, ``smooth`` the same One-Euro smoothed (NaN rows where lost); ``valid`` bool (N,) face
     found; ``aperture``/``width`` float32 (N,) inner-lip gap and mouth width over the interocular distance (from
-    ``raw``); ``pose`` float32 (N, 2) yaw/pitch proxies (``face.head_pose``)."""
+    ``raw``); ``pose`` float32 (N, 2) yaw/pitch proxies (``face.head_pose``); ``smile`` float32 (N,) corner
+    lift (``face.smile``)."""
 
     raw: np.ndarray
     smooth: np.ndarray
@@ -32,6 +33,7 @@ class Track:
     aperture: np.ndarray
     width: np.ndarray
     pose: np.ndarray
+    smile: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.valid)
@@ -105,7 +107,7 @@ def base_schedule(n_out: int, n_template: int, policy: str) -> np.ndarray:
 def track_template(vinfo, width, height, fps, cache, mouths, progress) -> Track:
     """Decode the template once: cache its frames (``cache``) and lower faces (``mouths``), track the face."""
     from .composite import mouth_crop_box
-    from .face import FaceTracker, crop_rgb, head_pose, mouth_shape
+    from .face import FaceTracker, crop_rgb, head_pose, mouth_shape, smile
 
     expected = max(vinfo.frame_count or int(vinfo.duration_s * fps) or 1, 1)
     tracker = FaceTracker(fps)
@@ -118,7 +120,7 @@ def track_template(vinfo, width, height, fps, cache, mouths, progress) -> Track:
             cache.append(frame)
             found = tracker.track(frame, width, height)
             if found:
-                box = mouth_crop_box(found[1], width, height)
+                box = mouth_crop_box(found[0], width, height)
                 mouths.put(i, crop_rgb(frame, width, height, box), box[:2])
             raw.append(found[0] if found else nan)
             smooth.append(found[1] if found else nan)
@@ -138,7 +140,8 @@ def track_template(vinfo, width, height, fps, cache, mouths, progress) -> Track:
     shapes = np.array([mouth_shape(r) if ok else (np.nan, np.nan) for r, ok in zip(raw_a, valid)], np.float32)
     smooth_a = np.stack(smooth)
     pose = np.array([head_pose(m) if ok else (0.0, 0.0) for m, ok in zip(smooth_a, valid)], np.float32)
-    return Track(raw_a, smooth_a, np.array(valid), shapes[:, 0], shapes[:, 1], pose)
+    lift = np.array([smile(r) if ok else 0.0 for r, ok in zip(raw_a, valid)], np.float32)
+    return Track(raw_a, smooth_a, np.array(valid), shapes[:, 0], shapes[:, 1], pose, lift)
 
 
 def prefetch(frames, depth: int = 6):

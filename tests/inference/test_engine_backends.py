@@ -83,11 +83,13 @@ def test_an_unknown_backend_is_refused():
 def test_known_phones_replace_recognition(tmp_path, mk, real_template):
     speech = mk.write_audio(tmp_path / "d.wav", mk.read_pcm(mk.media("speech_radio_16k_stereo_8s.wav"), 2.0))
     config = inference.Config(backend="retrieval", debug=True, **FAST)
-    # The same audio, told it is one long open vowel and then told it is a bilabial hum: the mouth follows the
-    # phones it was given, not what a recogniser would hear.
-    opened = inference.generate(real_template, speech, tmp_path / "a.mp4", config, phones=[("AA", 0.0, 2.0)])
-    closed = inference.generate(real_template, speech, tmp_path / "m.mp4", config, phones=[("M", 0.0, 2.0)])
-    assert opened.debug["drive"].phones == [("AA", 0.0, 2.0)]
+    # The same audio, told it is open vowels and then told it is bilabials: the mouth follows the phones it was
+    # given, not what a recogniser would hear.
+    vowels = [("AA", 0.25 * k, 0.25 * (k + 1)) for k in range(8)]
+    hums = [("M", start, end) for _, start, end in vowels]
+    opened = inference.generate(real_template, speech, tmp_path / "a.mp4", config, phones=vowels)
+    closed = inference.generate(real_template, speech, tmp_path / "m.mp4", config, phones=hums)
+    assert opened.debug["drive"].phones == vowels
     speaking = opened.debug["drive"].vad >= 0.5
     assert speaking.sum() > 10
     a, m = opened.debug["targets"][speaking, 0], closed.debug["targets"][speaking, 0]

@@ -62,14 +62,15 @@ def _apertures(path):
 
 
 @pytest.mark.slow
-def test_retrieval_closes_the_mouth_in_silence(tmp_path, mk, real_template):
+def test_retrieval_rests_the_mouth_in_silence(tmp_path, mk, real_template):
     silence = mk.write_audio(tmp_path / "silence.wav", np.zeros(16000 * 2, np.float32))
     report = inference.generate(real_template, silence, tmp_path / "out.mp4", inference.Config(preset="ultrafast"))
     assert report.backend == "retrieval" and "CPU engine" in report.backend_reason
     template = _apertures(real_template)[:50]
     out = _apertures(str(tmp_path / "out.mp4"))
-    assert np.nanmedian(out) < 0.5 * np.nanmedian(template)
-    assert np.nanmedian(out) < 0.03
+    # The person's own rest mouth (this speaker pauses with parted lips), held still: not a speaking mouth.
+    assert np.nanmedian(out) < 0.75 * np.nanmedian(template)
+    assert np.nanstd(out) < 0.015
 
 
 @pytest.mark.slow
@@ -103,7 +104,7 @@ def test_a_short_pause_between_words_does_not_shut_the_mouth_but_a_long_one_does
     targets = retrieval.predict_targets(model, vad, _shares(classes))[:, 0]
     lead = retrieval.LEAD_FRAMES
     assert targets[11 - lead] > 0.5 * model.class_aperture[open_class]  # inside the 3-frame pause
-    assert targets[30 - lead] <= model.closed_aperture + 1e-6  # inside the 15-frame silence
+    assert targets[30 - lead] <= model.closed_aperture + 1e-6  # inside the 15-frame silence (no rest level set)
 
 
 def test_a_matching_voice_takes_the_acoustic_guess_in_speech_but_silence_stays_closed():
@@ -115,11 +116,34 @@ def test_a_matching_voice_takes_the_acoustic_guess_in_speech_but_silence_stays_c
     targets = retrieval.predict_targets(model, vad, _shares(classes), guess, 1.0)[:, 0]
     speech = vad > 0
     speech[12 - retrieval.LEAD_FRAMES : 12] = False  # the lead moves the silence's start earlier
-    np.testing.assert_allclose(targets[speech], guess[speech], rtol=1e-6)
+    speech[9:12] = speech[27:30] = False  # the frames that ramp into and out of the pause
+    # Taken as it is, within the person's range (a regression may overshoot on sounds the template never made).
+    np.testing.assert_allclose(targets[speech], np.minimum(guess[speech], 1.1 * model.open_aperture), rtol=1e-6)
     assert (targets[15:25] <= model.closed_aperture + 1e-6).all()
-    half = retrieval.predict_targets(model, vad, _shares(classes), guess, 0.5)[:, 0]
-    phones = retrieval.predict_targets(model, vad, _shares(classes))[:, 0]
-    np.testing.assert_allclose(half[speech], 0.5 * (phones[speech] + guess[speech]), rtol=1e-5)
+
+
+def test_speech_targets_span_the_persons_range_and_bilabials_close_fully():
+    model = _model()
+    model.class_aperture = np.linspace(0.01, 0.09, N_CLASSES).astype(np.float32)  # averages: short of 0.15
+    open_class, spread, closed = N_CLASSES - 1, 5, CLOSED
+    classes = ([spread] * 4 + [closed] * 3 + [open_class] * 4) * 4
+    vad = np.ones(len(classes), np.float32)
+    targets = retrieval.predict_targets(model, vad, _shares(classes))[:, 0]
+    # The table's averages fall short of the person's widest opening; the targets reach it.
+    assert np.percentile(targets, 95) >= model.open_aperture - 1e-6
+    assert np.percentile(targets, 95) > np.percentile(_shares(classes) @ model.class_aperture, 95)
+    bilabial = np.array(classes) == closed
+    assert (targets[bilabial] <= model.closed_aperture + 1e-6).all()
+
+
+def test_a_phone_lasting_seconds_counts_as_unrecognised_speech():
+    fps, n = 25.0, 250
+    vad = np.ones(n, np.float32)
+    vad[100:110] = 0.0
+    phones = [("AH", 0.0, 1.0)] + [("T", 1.0 + 0.1 * k, 1.1 + 0.1 * k) for k in range(10)] + [("AH", 2.0, 10.0)]
+    lost = retrieval.unrecognised(phones, vad, fps)
+    assert lost[:25].all() and lost[110:].all()  # the 1 s and 8 s "phones"
+    assert not lost[25:50].any() and not lost[100:110].any()  # real short phones; silence is not speech
 
 
 def test_voice_match_and_acoustic_guess():
@@ -170,3 +194,29 @@ def test_familiarity_tells_sounds_the_template_spans_from_sounds_it_never_made()
     assert retrieval.acoustic_blend(0.0, 1.0) == retrieval.MIN_ACOUSTIC_BLEND
     assert retrieval.acoustic_blend(1.0, 0.0) == retrieval.MAX_ACOUSTIC_BLEND
     assert retrieval.acoustic_blend(0.0, 0.0) == 0.0
+
+
+def test_sources_keep_the_base_frames_expression():
+    from inference.face import smile
+
+    lm = np.zeros((478, 2), np.float32)
+    lm[33], lm[263] = (0, 0), (100, 0)  # eyes level, 100 px apart
+    lm[13], lm[14] = (50, 80), (50, 90)
+    lm[61], lm[291] = (30, 85), (70, 85)
+    assert smile(lm) == pytest.approx(0.0)
+    lm[61, 1] = lm[291, 1] = 80  # corners lifted by 5 px
+    assert smile(lm) == pytest.approx(0.05)
+
+    # Forty template frames of the same mouth shapes, the first twenty neutral, the last twenty smiling; the
+    # base frames smile, so the mouths come from the smiling half.
+    n = 40
+    aperture = np.tile(np.linspace(0.01, 0.15, 20), 2).astype(np.float32)
+    width = np.full(n, 0.9, np.float32)
+    look = np.zeros((n, 3), np.float32)
+    look[20:, 2] = 0.05 * (retrieval.POSE_SCALE / retrieval.SMILE_SCALE)
+    model = retrieval.PersonModel(0.01, 0.15, 0.9, 0.9, 0.05, None, None, None)
+    targets = np.stack([aperture[:20], width[:20]], 1)
+    mel = np.zeros((n, 4), np.float32)
+    path = retrieval.select_frames(model, targets, aperture, width, np.ones(n, bool), mel[:20], mel, look,
+                                   np.repeat(look[20:21], 20, 0))
+    assert (path >= 20).all()

@@ -38,22 +38,24 @@ class Retrieval(Backend):
         self.plan_ = model.plan(job, progress)
 
     def render(self, job: Job, frames, write, progress) -> Rendered:
-        from ...composite import Compositor
+        from .render import MouthRenderer, crossfades
 
-        compositor = Compositor(job.width, job.height, job.device)
-        valid, smooth = job.track.valid, job.track.smooth
-        sources = self.plan_["sources"]
+        track = job.track
+        renderer = MouthRenderer(job.width, job.height, job.device, job.mouths, track.raw, track.valid)
+        sources, targets = self.plan_["sources"], self.plan_["targets"]
+        other, weight = crossfades(sources)
         misfits = 0
         for i, frame in enumerate(frames):
             if i % 8 == 0:
                 progress(Stage.RENDER, i / job.n_out, i, job.n_out)
             b = int(job.bases[i])
-            if valid[b]:
-                s = int(sources[i])
-                if s != b:
-                    src, origin = job.mouths.get(s)
-                    if not compositor.transfer(frame, smooth[b], src, origin, smooth[s]):
-                        misfits += 1
+            if track.valid[b]:
+                blend = [(int(sources[i]), 1.0 - float(weight[i]))]
+                if other[i] >= 0 and other[i] < len(track):
+                    blend.append((int(other[i]), float(weight[i])))
+                # Placed with the base frame's own landmarks: smoothed ones lag a turning head.
+                if not renderer.apply(frame, track.raw[b], float(targets[i, 0]), blend):
+                    misfits += 1
             write(frame)
         return Rendered(misfits, {"acoustic_features": "wav2vec2" if self.features is not None else "log-mel"},
                         {k: self.plan_.get(k) for k in ("sources", "targets", "voice_match", "familiarity")})

@@ -22,8 +22,8 @@ import numpy as np
 from ...speech import CLOSED, N_CLASSES, OPEN_PRIOR, SIL, WIDTH_PRIOR
 
 SHRINK_FRAMES = 8.0  # prior weight, in template frames, when averaging a class's measured shape
-HOLD_COST = 0.4  # showing the same template frame again (a frozen mouth)
-JUMP_COST = 2.0  # leaving the current run of template frames
+HOLD_COST = 1.5  # showing the same template frame again (a frozen mouth)
+JUMP_COST = 8.0  # leaving the current run of template frames
 ACOUSTIC_WEIGHT = 0.25
 POSE_WEIGHT = 0.3  # tuned on the shared clips: stronger pose matching starved short templates of mouths
 PAUSE_FRAMES = 6  # pauses shorter than this (0.24 s at 25 fps) keep the mouth moving instead of closing it
@@ -41,7 +41,11 @@ MIN_ACOUSTIC_BLEND = 0.4
 FAMILIAR_RATIO = (1.6, 2.0)  # familiarity 1 at or below the first residual ratio, 0 from the second
 POSE_SCALE = 0.04  # a nose-to-eyes offset change of 4 % of the interocular distance costs as much as 1 shape unit
 POSE_LIMIT = 2.5  # in POSE_SCALE units
-CLOSURE_WEIGHT = 3.0
+SMILE_SCALE = 0.03  # a corner lift difference of 3 % of the interocular distance costs as much as POSE_SCALE
+CLOSURE_WEIGHT = 1.5
+# Inner-lip gap (interocular distances) of lips that touch, as FaceMesh measures it (real closed mouths: about
+# 0.003-0.01): the closed level of a person whose template never closes its mouth.
+LIPS_TOGETHER = 0.01
 RIDGE = 100.0  # regularisation of the same-voice aperture regression (acoustic_aperture)
 
 
@@ -57,6 +61,8 @@ class PersonModel:
     class_aperture: np.ndarray  # (N_CLASSES,) float32
     class_width: np.ndarray  # (N_CLASSES,) float32
     class_frames: np.ndarray  # (N_CLASSES,) template frames measured per class
+    # The person's mouth at rest in pauses (often parted a little); None: the closed level.
+    rest_aperture: float | None = None
 
 
 def person_model(aperture, width, valid, vad, shares) -> PersonModel:
@@ -66,12 +72,11 @@ def person_model(aperture, width, valid, vad, shares) -> PersonModel:
     speech = valid & (vad >= 0.5) & (cls != SIL)
     quiet = valid & ((vad < 0.3) | (cls == CLOSED))
     ap_valid = aperture[valid]
-    if quiet.sum() >= 5:
-        closed = float(np.percentile(aperture[quiet], 30))
-        closed_w = float(np.median(width[quiet]))
-    else:
-        closed = float(np.percentile(ap_valid, 5))
-        closed_w = float(np.median(width[valid]))
+    # Closed: the person's own closed lips (P B M must reach them); rest: how they hold their mouth in pauses.
+    closed = min(float(np.percentile(ap_valid, 5)), LIPS_TOGETHER)
+    closed_w = float(np.median(width[quiet])) if quiet.sum() >= 5 else float(np.median(width[valid]))
+    pauses = valid & (vad < 0.3)  # real pauses only: P B M inside words are not rest
+    rest = float(np.median(aperture[pauses])) if pauses.sum() >= 5 else closed
     ref = aperture[speech] if speech.sum() >= 10 else ap_valid
     open_ = max(float(np.percentile(ref, 95)), closed + 0.02)
     wref = width[speech] if speech.sum() >= 10 else width[valid]
@@ -89,7 +94,7 @@ def person_model(aperture, width, valid, vad, shares) -> PersonModel:
     class_a[SIL] = class_a[CLOSED] = closed
     class_w[SIL] = class_w[CLOSED] = closed_w
     return PersonModel(closed, open_, closed_w, w_med, w_spread, class_a.astype(np.float32),
-                       class_w.astype(np.float32), counts)
+                       class_w.astype(np.float32), counts, min(rest, closed + 0.3 * (open_ - closed)))
 
 
 def acoustic_aperture(drive_mel, template_mel, aperture, valid, device: str = "cpu",
@@ -179,8 +184,10 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
                     acoustic_weight: float = 0.0) -> np.ndarray:
     """Target mouth shape per driving frame: float32 ``(T, 2)`` of (aperture, width).
 
-    Silence (VAD below 0.5) is the closed pose. A short [1, 2, 1] blend stands for coarticulation; frames that
-    are mostly P B M keep their closure afterwards so a bilabial never blurs into a half-open mouth.
+    A short [1, 2, 1] blend stands for coarticulation. Then the constraints the renderer must meet within the
+    person's own range: speech spans the person's closed-to-open range (the class table averages many frames,
+    so its peaks fall short of how wide the person really opens: measured, open vowels reached about half the
+    range), P B M close fully, and pauses rest at the person's own rest mouth.
     """
     shares = shares.copy()
     silent = vad < 0.5
@@ -202,19 +209,85 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
     if len(ap) >= 3:
         ap = np.convolve(np.pad(ap, 1, mode="edge"), kernel, mode="valid")
         wd = np.convolve(np.pad(wd, 1, mode="edge"), kernel, mode="valid")
-    closure = (shares[:, CLOSED] >= 0.5) | silent
-    ap[closure] = np.minimum(ap[closure], model.closed_aperture)
     # Lips may move ahead of the sound they make: show each shape LEAD_FRAMES early (see LEAD_FRAMES).
     if LEAD_FRAMES and len(ap) > LEAD_FRAMES:
         ap = np.concatenate([ap[LEAD_FRAMES:], np.repeat(ap[-1:], LEAD_FRAMES)])
         wd = np.concatenate([wd[LEAD_FRAMES:], np.repeat(wd[-1:], LEAD_FRAMES)])
         silent = np.concatenate([silent[LEAD_FRAMES:], np.repeat(silent[-1:], LEAD_FRAMES)])
+        shares = np.concatenate([shares[LEAD_FRAMES:], np.repeat(shares[-1:], LEAD_FRAMES, 0)])
     if acoustic is not None and acoustic_weight > 0:
         # Blended after the lead: the acoustic guess comes from real frames whose mouths already led their
-        # sound, so shifting it again put it a frame early (measured: -0.02..-0.08 correlation). Silence stays
-        # closed whatever the voice.
+        # sound, so shifting it again put it a frame early (measured: -0.02..-0.08 correlation).
         ap = np.where(silent, ap, (1 - acoustic_weight) * ap + acoustic_weight * acoustic)
+    ap = _span_range(ap, ~silent, model)
+    ap = _limit_speed(_constrain(ap, silent, shares[:, CLOSED] >= 0.5, model), model)
     return np.stack([ap, wd], 1).astype(np.float32)
+
+
+MAX_STEP = 0.35  # of the person's closed-to-open range per frame at 25 fps: real lips take 2-3 frames to close
+
+
+def _limit_speed(ap: np.ndarray, model: PersonModel, fps: float = 25.0) -> np.ndarray:
+    """Ramps into and out of every dip: no frame step larger than MAX_STEP of the range, and each closure
+    still reaches its level (the two passes only lower values, so minima stay where they are). A mouth that
+    snaps shut in one frame reads as a jump, not as speech."""
+    step = MAX_STEP * (model.open_aperture - model.closed_aperture) * 25.0 / fps
+    out = ap.astype(np.float32).copy()
+    for t in range(1, len(out)):
+        out[t] = min(out[t], out[t - 1] + step)
+    for t in range(len(out) - 2, -1, -1):
+        out[t] = min(out[t], out[t + 1] + step)
+    return out
+
+
+SPAN_GAIN = (1.0, 2.0)  # how far speech targets may be stretched to span the person's range
+
+
+def _span_range(ap: np.ndarray, speech: np.ndarray, model: PersonModel) -> np.ndarray:
+    """Stretch the speech frames' openings about the closed level so their 95th percentile is the person's own
+    wide-open level (the template's 95th percentile in speech)."""
+    if speech.sum() < 5:
+        return ap
+    top = float(np.percentile(ap[speech], 95)) - model.closed_aperture
+    gain = float(np.clip((model.open_aperture - model.closed_aperture) / max(top, 1e-4), *SPAN_GAIN))
+    stretched = model.closed_aperture + (ap - model.closed_aperture) * gain
+    return np.where(speech, np.minimum(stretched, model.open_aperture * 1.1), ap)
+
+
+def _constrain(ap: np.ndarray, silent: np.ndarray, bilabial: np.ndarray, model: PersonModel) -> np.ndarray:
+    """Pauses at the person's rest mouth, P B M (and the frames either side of a pause) fully closed."""
+    ap = ap.copy()
+    rest = model.closed_aperture if model.rest_aperture is None else model.rest_aperture
+    ap[silent] = rest
+    ap[bilabial & ~silent] = np.minimum(ap[bilabial & ~silent], model.closed_aperture)
+    return ap
+
+
+LONG_PHONE_S = 0.5  # a "phone" this long during speech is a recogniser failure, not a sound
+
+
+def unrecognised(phones, vad: np.ndarray, fps: float) -> np.ndarray:
+    """bool (T,): speech frames the phones do not describe: covered by no phone or by one lasting more than
+    LONG_PHONE_S (measured: a recogniser that loses track returns one segment of many seconds, which froze the
+    mouth for a whole 25 s reading)."""
+    n = len(vad)
+    covered = np.zeros(n, bool)
+    for _, start, end in phones or ():
+        if end - start <= LONG_PHONE_S:
+            covered[int(start * fps) : int(np.ceil(end * fps))] = True
+    return (vad >= 0.5) & ~covered
+
+
+def loudness_aperture(loud: np.ndarray, vad: np.ndarray, model: PersonModel) -> np.ndarray:
+    """A phone-free opening per frame (T,) in the person's range from loudness (dBFS): louder syllable
+    nuclei open wider. Weaker than phones, but it keeps the mouth moving where they fail."""
+    speech = vad >= 0.5
+    ref = loud[speech] if speech.sum() >= 5 else loud
+    lo, hi = np.percentile(ref, 10), np.percentile(ref, 95)
+    opening = np.clip((loud - lo) / max(hi - lo, 1e-3), 0, 1) ** 0.8
+    if len(opening) >= 3:
+        opening = np.convolve(np.pad(opening, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
+    return (model.closed_aperture + opening * (model.open_aperture - model.closed_aperture)).astype(np.float32)
 
 
 def _runs(mask: np.ndarray):
@@ -307,7 +380,7 @@ def shape_model(track) -> PersonModel:
     open levels from the aperture's percentiles, the generic phonetic prior for every class."""
     valid = track.valid
     ap, wd = np.nan_to_num(track.aperture)[valid], np.nan_to_num(track.width)[valid]
-    closed = float(np.percentile(ap, 10))
+    closed = min(float(np.percentile(ap, 5)), LIPS_TOGETHER)
     open_ = max(float(np.percentile(ap, 95)), closed + 0.06)
     wmed = float(np.median(wd))
     spread = max(float(np.std(wd)), 0.02)
@@ -336,7 +409,13 @@ def plan(job, progress) -> dict:
     blend = acoustic_blend(match, familiar)
     acoustic = acoustic_aperture(d_ac, t_ac, ap, valid, job.device) if blend > 0 else None
     targets = predict_targets(person, drive.vad, drive.shares, acoustic, blend)
+    lost = unrecognised(drive.phones, drive.vad, job.fps)
+    targets[lost, 0] = loudness_aperture(drive.loud, drive.vad, person)[lost]
     progress(Stage.SELECT, 0.6, note="Choosing template frames", force=True)
-    sources = select_frames(person, targets, ap, wd, valid, d_ac, t_ac, track.pose, track.pose[job.bases],
-                            job.device, should_cancel=lambda: progress(Stage.SELECT, 0.8) or False)
+    # Expression is matched like head pose: a mouth from a smiling frame on a neutral face (or the reverse)
+    # changes the person's expression.
+    look = track.pose if track.smile is None else np.concatenate(
+        [track.pose, (track.smile * (POSE_SCALE / SMILE_SCALE))[:, None]], 1)
+    sources = select_frames(person, targets, ap, wd, valid, d_ac, t_ac, look, look[job.bases], job.device,
+                            should_cancel=lambda: progress(Stage.SELECT, 0.8) or False)
     return {"targets": targets, "sources": sources, "voice_match": match, "familiarity": familiar, "person": person}

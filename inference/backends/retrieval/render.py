@@ -1,0 +1,161 @@
+"""Rendering the retrieval plan: each output frame gets a real template mouth, lined up on the base frame's own
+face, reshaped to the frame's target opening, and cross-faded with the previous source after a cut.
+
+Why reshape: a few seconds of template rarely hold the exact shape every moment needs (no fully closed frame,
+no wide vowel where one is due); choosing whole frames alone left m/b/p half open and wide vowels damped. The
+chosen mouth is moved by a smooth displacement field over the lower face: the upper lip to where the base
+frame's upper lip is (so the paste sits where the person's mouth is), the lower lip and jaw so the inner-lip
+gap is the target's. Opening beyond what the source shows darkens the new gap like a mouth's inside.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...composite import Compositor, apply, lower_face_outline
+from ...face import INNER_LIP_PAIRS, INNER_LIPS, MOUTH_CORNERS, interocular
+
+FADE_FRAMES = 3  # a cut between template runs is cross-faded over this many frames
+MAX_LIP_SHIFT = 0.12  # interocular distances the source's upper lip may be moved to meet the base's
+MAX_OPEN = 0.35  # interocular distances the reshape may open a mouth beyond its source
+
+
+def crossfades(sources: np.ndarray, fade: int = FADE_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """For each output frame, the previous run's source to blend in after a cut and its weight: int64 (T,)
+    (-1 for none) and float32 (T,) in [0, 1). A cut is any step that neither continues (j -> j+1) nor holds."""
+    n = len(sources)
+    other, weight = np.full(n, -1, np.int64), np.zeros(n, np.float32)
+    for t in range(1, n):
+        if sources[t] - sources[t - 1] in (0, 1):
+            continue
+        for k in range(fade):
+            if t + k >= n or (k and sources[t + k] - sources[t + k - 1] not in (0, 1)):
+                break
+            other[t + k] = sources[t - 1] + 1 + k  # the old run carries on underneath, fading out
+            weight[t + k] = (fade - k) / (fade + 1)
+    return other, weight
+
+
+def _aperture_px(lm: np.ndarray) -> float:
+    return float(np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in INNER_LIP_PAIRS]))
+
+
+class MouthRenderer:
+    """Pastes planned mouths onto base frames. ``mouths`` is the template's ``MouthCache``, ``raw`` its
+    unsmoothed landmarks (N, 478, 2), ``valid`` (N,) bool."""
+
+    def __init__(self, width: int, height: int, device: str, mouths, raw: np.ndarray, valid: np.ndarray):
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.compositor = Compositor(width, height, device)
+        self.mouths, self.raw, self.valid = mouths, raw, valid
+
+    def apply(self, frame: np.ndarray, base_lm: np.ndarray, target: float, sources: list[tuple[int, float]]) -> bool:
+        """Paste onto I420 ``frame`` (in place) the blend of ``sources`` [(template frame, weight), ...],
+        reshaped so its inner-lip gap is ``target`` (interocular distances). False when the main source does not
+        line up with the base frame (the frame keeps its own mouth)."""
+        fits = []
+        for s, w in sources:
+            m = self.compositor.align(base_lm, self.raw[s]) if self.valid[s] else None
+            if m is not None:
+                fits.append((s, w, m))
+            elif not fits:
+                return False  # the main source does not fit: a faded-out one alone would show the old run
+        outline = np.concatenate([lower_face_outline(base_lm)] +
+                                 [apply(m, lower_face_outline(self.raw[s])) for s, _, m in fits])
+        box, mask = self.compositor.region(base_lm, outline, inside_face=True)
+        total = sum(w for _, w, _ in fits)
+        patch = None
+        for s, w, m in fits:
+            src, origin = self.mouths.get(s)
+            moved = self.reshape(self.compositor.source_patch(src, origin, m, box), box, base_lm,
+                                 apply(m, self.raw[s]), target)
+            patch = moved * (w / total) if patch is None else patch + moved * (w / total)
+        self.compositor.paste(frame, base_lm, np.clip(patch.round(), 0, 255).astype(np.uint8), box, mask,
+                              spare_sides=True)
+        return True
+
+    def reshape(self, patch: np.ndarray, box, base_lm: np.ndarray, src_lm: np.ndarray, target: float) -> np.ndarray:
+        """``patch`` (h, w, 3 uint8, aligned to ``box``) with its lips moved: the upper lip onto the base frame's
+        upper lip, the lower lip and jaw so the inner gap is ``target`` interocular distances. ``src_lm`` are the
+        source's landmarks already mapped into the base frame. Returns float32 (h, w, 3)."""
+        import cv2
+
+        torch = self.torch
+        x0, y0, w, h = box
+        d = max(interocular(base_lm), 1.0)
+        b = base_lm - [x0, y0]
+        s = src_lm - [x0, y0]
+        shift = float(np.clip(b[0, 1] - s[0, 1], -MAX_LIP_SHIFT * d, MAX_LIP_SHIFT * d))
+        gap = _aperture_px(s)
+        delta = float(np.clip(target * d - gap, -gap, MAX_OPEN * d))
+        if abs(shift) < 0.3 and abs(delta) < 0.3:
+            return patch.astype(np.float32)
+        mx = float(b[list(MOUTH_CORNERS), 0].mean())
+        half = max(float(np.linalg.norm(b[MOUTH_CORNERS[0]] - b[MOUTH_CORNERS[1]])) / 2, 1.0)
+        nose, upper = float(b[2, 1]), float(b[0, 1])
+        inner_u, inner_l = float(s[13, 1]) + shift, float(s[14, 1]) + shift + delta
+        chin = float(s[152, 1]) + shift + delta
+        ys = torch.arange(h, device=self.device, dtype=torch.float32)[:, None]
+        xs = torch.arange(w, device=self.device, dtype=torch.float32)[None, :]
+        ramp = lambda y, a, z: ((y - a) / max(z - a, 1.0)).clamp(0, 1)  # noqa: E731
+        fade = 1 - ramp(ys, chin, chin + 0.35 * d)
+        # The whole mouth follows the upper lip's shift (fading in below the nose, out over the neck); the part
+        # below the upper inner lip also moves by the change of opening, most in the middle of the lips and
+        # across the whole jaw lower down.
+        broad = torch.exp(-0.5 * ((xs - mx) / (0.8 * d)) ** 2)
+        dy = shift * ramp(ys, nose, upper) * fade * broad
+        lens = (1 - ((xs - mx) / half) ** 2).clamp(0, 1)
+        jaw = torch.exp(-0.5 * ((xs - mx) / (0.6 * d)) ** 2)
+        mix = ramp(ys, inner_l, chin)
+        dy = dy + delta * ramp(ys, inner_u, inner_l) * fade * (lens + (jaw - lens) * mix)
+        grid = torch.stack([(xs.expand(h, w)) / (w - 1) * 2 - 1, (ys - dy) / (h - 1) * 2 - 1], -1)[None]
+        img = torch.from_numpy(patch).to(self.device).permute(2, 0, 1)[None].float()
+        out = torch.nn.functional.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        out = out[0].permute(1, 2, 0)
+        opened = delta - 0.5 * max(gap, 0.0)
+        if opened > 1.0:
+            # A gap opened beyond the source's own: shade it like the inside of a mouth, more the less of it the
+            # source showed.
+            # The moved inner-lip outline, in FaceMesh's order (upper lip left to right, then the lower lip back).
+            lip = s[list(INNER_LIPS)].astype(np.float32) + [0.0, shift]
+            lip[11:, 1] += delta * np.clip(1 - ((lip[11:, 0] - mx) / half) ** 2, 0, 1)
+            shade = np.zeros((h, w), dtype=np.uint8)
+            cv2.fillPoly(shade, [np.round(lip).astype(np.int32)], 255)
+            shade = cv2.GaussianBlur(shade.astype(np.float32) / 255.0, (0, 0), max(1.0, 0.02 * d))
+            alpha = torch.from_numpy(shade).to(self.device)[..., None] * min(0.8, opened / max(0.08 * d, 1.0))
+            dark = torch.tensor([45.0, 20.0, 22.0], device=self.device)
+            out = out * (1 - alpha) + dark * alpha
+        if gap > 1.0 and target * d < 0.5 * gap:
+            out = self._seal(out, s, shift, delta, mx, half, d, closing=min(1.0, (gap - target * d) / gap))
+        return out.cpu().numpy()
+
+    def _seal(self, out, s, shift, delta, mx, half, d, closing):
+        """Lips squeezed together still show the source's dark gap as a line, which reads as a mouth left ajar:
+        cover what is left of the gap with the lips' own colour (sampled from the moved lower lip) and keep
+        only a faint seam."""
+        import cv2
+
+        torch = self.torch
+        h, w = out.shape[:2]
+        lip = s[list(INNER_LIPS)].astype(np.float32) + [0.0, shift]
+        lip[11:, 1] += delta * np.clip(1 - ((lip[11:, 0] - mx) / half) ** 2, 0, 1)
+        gap = np.zeros((h, w), dtype=np.uint8)
+        cv2.fillPoly(gap, [np.round(lip).astype(np.int32)], 255)
+        k = max(3, int(0.04 * d) | 1)
+        gap = cv2.dilate(gap, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        band = np.zeros((h, w), dtype=np.uint8)  # the lower lip: under the gap, down to the outer lip
+        lower = np.concatenate([lip[11:], (s[[17, 84, 314]] + [0.0, shift + delta]).astype(np.float32)])
+        cv2.fillConvexPoly(band, cv2.convexHull(np.round(lower).astype(np.int32)), 255)
+        band &= ~gap
+        if band.sum() < 255 * 10:
+            return out
+        colour = out[torch.from_numpy(band > 0).to(self.device)].median(0).values
+        soft = cv2.GaussianBlur(gap.astype(np.float32) / 255.0, (0, 0), max(1.0, 0.015 * d))
+        alpha = torch.from_numpy(soft).to(self.device)[..., None] * (0.85 * closing)
+        out = out * (1 - alpha) + colour * alpha
+        seam = np.zeros((h, w), dtype=np.float32)
+        cv2.polylines(seam, [np.round(lip[:11]).astype(np.int32)], False, 1.0, max(1, int(0.01 * d)))
+        seam = cv2.GaussianBlur(seam, (0, 0), max(0.8, 0.006 * d))
+        return out * (1 - torch.from_numpy(seam).to(self.device)[..., None] * 0.25 * closing)
