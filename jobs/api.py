@@ -2,44 +2,36 @@
 
 import fcntl
 
-from django.conf import settings
 from django.db.models import Prefetch
 from django.http import Http404
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes
-from rest_framework.permissions import AllowAny
-from rest_framework.exceptions import APIException, ErrorDetail
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from accounts.access import current_membership, get_team_for_user
+from heygem_site.api import error_body
+from heygem_site.ids import MAX_ID, parse_id
 from jobs import access, services
 from jobs.downloads import stream_file, zip_response
 from jobs.errors import Refused, message_for
 from jobs.models import Asset, Job, JobEvent, Result, Upload
 
-STATUS_FOR = {
-    "no_team": 403,
-    "file_too_large": 413, "input_too_large": 413, "asset_in_use": 409, "upload_offset": 409,
-    "upload_incomplete": 409, "quota_storage": 403, "quota_jobs": 429, "quota_minutes": 403,
-}
 MAX_BATCH = 100
 
 
-class RefusedError(APIException):
-    def __init__(self, refused):
-        self.status_code = STATUS_FOR.get(refused.code, 400)
-        super().__init__(ErrorDetail(refused.message, code=refused.code))
+class IdField(serializers.IntegerField):
+    """An object id: a whole number the database can hold (a larger one is a 400, not a 500)."""
 
-
-class Invalid(APIException):
-    status_code = 400
-    default_code = "invalid"
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 # --- Serializers -------------------------------------------------------------------------------
@@ -93,9 +85,9 @@ class JobSerializer(serializers.ModelSerializer):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    team = serializers.IntegerField(required=False, help_text=_("Defaults to the current team."))
-    audio = serializers.IntegerField()
-    videos = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=MAX_BATCH)
+    team = IdField(required=False, help_text=_("Defaults to the current team."))
+    audio = IdField()
+    videos = serializers.ListField(child=IdField(), min_length=1, max_length=MAX_BATCH)
     backend = serializers.ChoiceField(Job.Backend.choices, default=Job.Backend.AUTO)
     length_policy = serializers.ChoiceField(Job.LengthPolicy.choices, default=Job.LengthPolicy.PINGPONG)
     quality = serializers.ChoiceField(Job.Quality.choices, default=Job.Quality.STANDARD)
@@ -104,19 +96,55 @@ class JobCreateSerializer(serializers.Serializer):
 
 class UploadCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255)
-    size = serializers.IntegerField(min_value=1)
-    team = serializers.IntegerField(required=False)
+    size = serializers.IntegerField(min_value=0, max_value=MAX_ID)
+    team = IdField(required=False)
+
+
+class AssetUploadSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(Asset.Kind.choices, required=False, allow_blank=True)
+    team = IdField(required=False)
+
+
+class UploadCompleteSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(Asset.Kind.choices, required=False, allow_blank=True)
 
 
 class IdsSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+    ids = serializers.ListField(child=IdField(), min_length=1, max_length=1000)
+
+
+class UploadSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    received = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    storage_bytes = serializers.IntegerField()
+    storage_limit = serializers.IntegerField()
+    active_jobs = serializers.IntegerField()
+    jobs_limit = serializers.IntegerField()
+    minutes = serializers.FloatField()
+    minutes_limit = serializers.IntegerField()
 
 
 def _validated(serializer_class, data):
     serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise Invalid({"fields": serializer.errors})
+    serializer.is_valid(raise_exception=True)  # The API's error shape names each field and what is wrong.
     return serializer.validated_data
+
+
+def _query_id(request, name, minimum=1):
+    """An optional id (or other count from `minimum`) in the query string; a malformed one is a 400 that says so."""
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    number = parse_id(value) if value.strip() != "0" else 0
+    if number is None or number < minimum:
+        raise serializers.ValidationError({name: [
+            _("A whole number between %(min)s and %(max)s is required.") % {"min": minimum, "max": MAX_ID}]})
+    return number
 
 
 def _team(request, team_id=None):
@@ -134,18 +162,6 @@ def _page(request, queryset, serializer_class):
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-def _refusals(view):
-    """Turns a Refused raised by a service into the API's error shape."""
-    def wrapped(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except Refused as refused:
-            raise RefusedError(refused) from refused
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
-
-
 def _jobs_queryset(user):
     return access.jobs_for_user(user).select_related("audio", "created_by").prefetch_related(
         Prefetch("results", queryset=Result.objects.select_related("video").order_by("pk")))
@@ -159,7 +175,6 @@ def _jobs_queryset(user):
 @extend_schema(methods=["GET"], responses=AssetSerializer(many=True), operation_id="assets_list")
 @api_view(["GET", "POST"])
 @parser_classes([MultiPartParser, JSONParser])
-@_refusals
 def assets(request):
     """GET: the assets you can see. POST (multipart `file`, optional `kind`): upload one."""
     if request.method == "GET":
@@ -167,18 +182,18 @@ def assets(request):
         if request.query_params.get("kind") in Asset.Kind.values:
             queryset = queryset.filter(kind=request.query_params["kind"])
         return _page(request, queryset, AssetSerializer)
+    options = _validated(AssetUploadSerializer, {k: v for k, v in request.data.items() if k in ("kind", "team")})
     uploaded = request.FILES.get("file")
     if uploaded is None:
         raise Refused("empty_file")
-    team = _team(request, request.data.get("team"))
-    kind = request.data.get("kind") or None
-    asset = services.ingest_file(team, request.user, uploaded.temporary_file_path(), uploaded.name, kind)
+    team = _team(request, options.get("team"))
+    asset = services.ingest_file(team, request.user, uploaded.temporary_file_path(), uploaded.name,
+                                 options.get("kind") or None)
     return Response(AssetSerializer(asset).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(responses=AssetSerializer)
 @api_view(["GET", "DELETE"])
-@_refusals
 def asset_detail(request, asset_id):
     asset = access.get_asset_for_user(request.user, asset_id)
     if request.method == "DELETE":
@@ -202,16 +217,11 @@ def _upload_data(upload):
 
 @extend_schema(request=UploadCreateSerializer, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
-@_refusals
 def uploads(request):
     """Starts a resumable upload: then PUT its bytes in order with Content-Range, then POST complete/."""
     data = _validated(UploadCreateSerializer, request.data)
-    if data["size"] > settings.MAX_UPLOAD_BYTES:
-        raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
     team = _team(request, data.get("team"))
-    upload = Upload.objects.create(team=team, owner=request.user, original_name=data["name"], size=data["size"])
-    upload.part_path().parent.mkdir(parents=True, exist_ok=True)
-    upload.part_path().touch()
+    upload = services.start_upload(team, request.user, data["name"], data["size"])
     return Response(_upload_data(upload), status=status.HTTP_201_CREATED)
 
 
@@ -219,7 +229,6 @@ def uploads(request):
                parameters=[OpenApiParameter("Content-Range", location="header", description="bytes START-END/TOTAL")])
 @api_view(["GET", "PUT", "DELETE"])
 @parser_classes([])
-@_refusals
 def upload_detail(request, upload_id):
     """GET: how many bytes arrived (resume from there). PUT: the next chunk. DELETE: abandon it."""
     upload = access.get_upload_for_user(request.user, upload_id)
@@ -230,6 +239,7 @@ def upload_detail(request, upload_id):
         upload.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
     start = _content_range_start(request.headers.get("Content-Range", ""))
+    services.refuse_when_low_on_disk()  # Before any byte is written.
     with open(upload.part_path(), "r+b") as part:
         # One writer per upload at a time: a lock on the part file, not a database transaction held
         # open while megabytes go to disk. A second PUT of the same upload is told to retry.
@@ -247,28 +257,29 @@ def upload_detail(request, upload_id):
             part.write(block[: upload.size - received])
             received += min(len(block), upload.size - received)
         part.flush()
-        Upload.objects.filter(pk=upload.pk, received=upload.received).update(received=received)
+        Upload.objects.filter(pk=upload.pk, received=upload.received).update(received=received,
+                                                                             updated_at=timezone.now())
     upload.received = received
     return Response(_upload_data(upload))
 
 
 def _offset_conflict(upload):
-    return Response({"error": {"code": "upload_offset", "message": message_for("upload_offset")},
-                     **_upload_data(upload)}, status=status.HTTP_409_CONFLICT)
+    return Response({**error_body("upload_offset", message_for("upload_offset")), **_upload_data(upload)},
+                    status=status.HTTP_409_CONFLICT)
 
 
 @extend_schema(request=None, responses=AssetSerializer)
 @api_view(["POST"])
-@_refusals
 def upload_complete(request, upload_id):
     """Validates the uploaded bytes by content and turns them into an asset (or refuses, keeping nothing)."""
     upload = access.get_upload_for_user(request.user, upload_id)
+    kind = _validated(UploadCompleteSerializer, request.data).get("kind") or None
     if upload.received != upload.size:
         raise Refused("upload_incomplete")
     part = upload.part_path()
     try:
-        asset = services.ingest_file(upload.team, request.user, part, upload.original_name,
-                                     request.data.get("kind") or None)
+        asset = services.ingest_file(upload.team, request.user, part, upload.original_name, kind,
+                                     reserved=upload.size)
     finally:
         part.unlink(missing_ok=True)
         upload.delete()
@@ -289,7 +300,6 @@ def _content_range_start(header):
                parameters=[OpenApiParameter("Idempotency-Key", location="header", required=False)])
 @extend_schema(methods=["GET"], responses=JobSerializer(many=True), operation_id="jobs_list")
 @api_view(["GET", "POST"])
-@_refusals
 def jobs(request):
     """GET: your jobs (a team admin sees the team's). POST: one audio with one or more videos."""
     if request.method == "GET":
@@ -300,7 +310,7 @@ def jobs(request):
     audio = visible.filter(pk=data["audio"]).first()
     videos_by_id = visible.in_bulk(data["videos"])
     if audio is None or any(pk not in videos_by_id for pk in data["videos"]):
-        raise Invalid({"fields": {"assets": ["No such asset in this team."]}})
+        raise serializers.ValidationError({"assets": [_("No such asset in this team.")]})
     job, created = services.create_job(
         request.user, team, audio, [videos_by_id[pk] for pk in data["videos"]], backend=data["backend"],
         length_policy=data["length_policy"], quality=data["quality"],
@@ -331,10 +341,7 @@ def job_cancel(request, job_id):
 def job_events(request, job_id):
     """The job's log in order; pass ?after=SEQ to fetch what a client missed."""
     job = access.get_job_for_user(request.user, job_id)
-    try:
-        after = max(0, int(request.query_params.get("after", 0)))
-    except ValueError:
-        after = 0
+    after = _query_id(request, "after", minimum=0) or 0
     events = JobEvent.objects.filter(job=job, seq__gt=after).order_by("seq")[:1000]
     return Response({"job": job.pk, "events": [event.as_message() for event in events]})
 
@@ -398,11 +405,12 @@ def results_bulk_delete(request):
 def results_zip(request):
     """A ZIP of the finished results picked by `ids` or `job`, streamed as it is built."""
     queryset = access.results_for_user(request.user).filter(state=Result.State.SUCCEEDED).exclude(output="")
-    if request.query_params.get("job"):
-        queryset = queryset.filter(job_id=_int_or_none(request.query_params["job"]))
-        filename = f"heygem-job-{request.query_params['job']}.zip"
+    job_id = _query_id(request, "job")
+    if job_id is not None:
+        queryset = queryset.filter(job_id=job_id)
+        filename = f"heygem-job-{job_id}.zip"
     else:
-        ids = [_int_or_none(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
+        ids = [parse_id(part) for part in request.query_params.get("ids", "").split(",")[:1000] if part.strip()]
         queryset = queryset.filter(pk__in=[pk for pk in ids if pk is not None])
         filename = "heygem-videos.zip"
     results = list(queryset.select_related("video").order_by("pk"))
@@ -415,11 +423,4 @@ def results_zip(request):
 @api_view(["GET"])
 def team_usage(request):
     """Your current team's usage against its quota."""
-    return Response(services.usage(_team(request, request.query_params.get("team"))))
-
-
-def _int_or_none(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return Response(services.usage(_team(request, _query_id(request, "team"))))

@@ -121,6 +121,10 @@ class Result(models.Model):
     frames_total = models.PositiveIntegerField(default=0)
     minutes = models.FloatField(help_text=_("Minutes of output this result counts against the monthly quota."))
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The worker process running it ("host:pid", jobs.recovery.worker_name), so a dead one is noticed at once.
+    worker = models.CharField(max_length=100, blank=True)
+    # When it last entered the queue: a queued result with no message after a grace period is sent again.
+    queued_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -19,13 +19,13 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone, translation
 
 import inference
 from accounts.models import Quota
 from jobs.errors import Refused, message_for
-from jobs.models import Asset, Job, JobEvent, Result, output_path
+from jobs.models import Asset, Job, JobEvent, Result, Upload, output_path
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,18 @@ def _result_changed(result_id):
 # --- Storage and quota -------------------------------------------------------------------------
 
 def storage_used(team_id):
-    """Bytes the team stores: uploads, outputs and thumbnails, from the database."""
+    """Bytes the team stores or has reserved: uploads, outputs and thumbnails, and the declared size of every
+    resumable upload still open (its bytes arrive later, but count from the start)."""
     uploads = Asset.objects.filter(team_id=team_id).aggregate(n=Sum("size"))["n"] or 0
     outputs = Result.objects.filter(job__team_id=team_id).aggregate(
         n=Sum(F("output_size") + F("thumbnail_size")))["n"] or 0
-    return uploads + outputs
+    reserved = open_uploads().filter(team_id=team_id).aggregate(n=Sum("size"))["n"] or 0
+    return uploads + outputs + reserved
+
+
+def open_uploads():
+    """Resumable uploads not yet completed and not expired (idle for less than UPLOAD_EXPIRY_SECONDS)."""
+    return Upload.objects.filter(updated_at__gte=timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRY_SECONDS))
 
 
 def minutes_used_this_month(team_id, now=None):
@@ -124,17 +131,41 @@ def _safe_suffix(name):
     return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ""
 
 
-def ingest_file(team, owner, path, original_name, expected_kind=None):
+def start_upload(team, owner, name, size):
+    """Opens a resumable upload of `size` bytes, reserving them against the team's quota and the free disk.
+
+    A person has at most MAX_OPEN_UPLOADS open at once; each expires when idle (see open_uploads).
+    Raises Refused.
+    """
+    if size == 0:
+        raise Refused("empty_file")
+    if size > settings.MAX_UPLOAD_BYTES:
+        raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
+    if open_uploads().filter(owner=owner).count() >= settings.MAX_OPEN_UPLOADS:
+        raise Refused("too_many_uploads", count=settings.MAX_OPEN_UPLOADS)
+    refuse_when_low_on_disk(also_needed=size)
+    with transaction.atomic():
+        quota = Quota.objects.select_for_update().get(team=team)
+        if storage_used(team.pk) + size > quota.storage_bytes:
+            raise Refused("quota_storage")
+        upload = Upload.objects.create(team=team, owner=owner, original_name=name[:255], size=size)
+    upload.part_path().parent.mkdir(parents=True, exist_ok=True)
+    upload.part_path().touch()
+    return upload
+
+
+def ingest_file(team, owner, path, original_name, expected_kind=None, *, reserved=0):
     """Validates a file on local disk by its content and stores it as an Asset of `team`.
 
     The file at `path` is moved (local storage) or streamed (S3) into storage, or left in place when
-    refused. The same person uploading the same bytes again gets the stored Asset back. Raises Refused.
+    refused. The same person uploading the same bytes again gets the stored Asset back, under the new
+    name. `reserved` is what the completed upload already holds against the quota. Raises Refused.
     """
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
         raise Refused("empty_file")
-    _refuse_when_low_on_disk()
+    refuse_when_low_on_disk()
     if size > settings.MAX_UPLOAD_BYTES:
         raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
     try:
@@ -161,6 +192,9 @@ def ingest_file(team, owner, path, original_name, expected_kind=None):
     digest = sha256_file(path)
     existing = Asset.objects.filter(team=team, owner=owner, sha256=digest).first()
     if existing:
+        if existing.original_name != original_name[:255]:
+            existing.original_name = original_name[:255]
+            existing.save(update_fields=["original_name"])
         return existing
     asset = Asset(team=team, owner=owner, kind=kind, original_name=original_name[:255], size=size, sha256=digest,
                   duration_s=info.duration_s, has_audio=info.has_audio, width=info.width, height=info.height,
@@ -172,7 +206,7 @@ def ingest_file(team, owner, path, original_name, expected_kind=None):
     try:
         with transaction.atomic():
             quota = Quota.objects.select_for_update().get(team=team)
-            if storage_used(team.pk) + size > quota.storage_bytes:
+            if storage_used(team.pk) - reserved + size > quota.storage_bytes:
                 raise Refused("quota_storage")
             asset.save()
     except IntegrityError:
@@ -208,7 +242,11 @@ def create_job(user, team, audio, videos, *, backend="auto", length_policy="ping
             return existing, False
     if not audio.has_audio:
         raise Refused("no_audio_stream")
-    _refuse_when_low_on_disk()
+    if webhook_url:
+        from jobs.webhooks import check_url
+
+        check_url(webhook_url)  # Outside the transaction: it asks DNS.
+    refuse_when_low_on_disk()
     if not videos or any(video.kind != Asset.Kind.VIDEO for video in videos):
         raise Refused("no_video_stream")
     minutes = audio.duration_s / 60
@@ -225,12 +263,13 @@ def create_job(user, team, audio, videos, *, backend="auto", length_policy="ping
                 team=team, created_by=user, audio=audio, backend=backend, length_policy=length_policy,
                 quality=quality, idempotency_key=idempotency_key, webhook_url=webhook_url,
                 webhook_secret=secrets.token_hex(32) if webhook_url else "")
-            results = [Result.objects.create(job=job, video=video, minutes=minutes) for video in videos]
+            results = [Result.objects.create(job=job, video=video, minutes=minutes, queued_at=timezone.now())
+                       for video in videos]
             record_event(job.pk, "job.created", f"{len(results)} video(s) queued",
                          data={"results": [r.pk for r in results]})
             for result in results:
                 _result_changed(result.pk)
-                transaction.on_commit(partial(enqueue_result, result.pk, audio.duration_s))
+                _enqueue_after_commit(result.pk, audio.duration_s)
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -238,12 +277,19 @@ def create_job(user, team, audio, videos, *, backend="auto", length_policy="ping
     return job, True
 
 
-def _refuse_when_low_on_disk():
-    # Refuse up front rather than fail half-way through writing an output.
-    from jobs.housekeeping import low_on_disk
+def refuse_when_low_on_disk(also_needed=0):
+    """Refuses up front rather than fail half-way through writing. Open uploads count with the bytes they
+    still have to send, and `also_needed` with all of its own."""
+    from jobs.housekeeping import free_space
 
-    if low_on_disk():
+    space = free_space()
+    if space is None:
+        return
+    pending = open_uploads().aggregate(n=Sum(F("size") - F("received")))["n"] or 0
+    if space[0] - pending - also_needed < settings.MIN_FREE_DISK_BYTES:
         raise Refused("low_disk")
+
+
 
 
 def enqueue_result(result_id, audio_seconds):
@@ -252,6 +298,21 @@ def enqueue_result(result_id, audio_seconds):
     # Generous: slow CPUs run several times slower than real time on long inputs.
     time_limit_ms = int(max(15 * 60, audio_seconds * 30) * 1000)
     run_lipsync.send_with_options(args=(result_id,), time_limit=time_limit_ms)
+
+
+def _enqueue_after_commit(result_id, audio_seconds):
+    """Queues a result once the transaction that made it queued commits.
+
+    The database is the truth: when Redis cannot take the message, the result stays queued and the
+    scheduler sends it again (resend_orphaned_queued), so the change that queued it still succeeds.
+    """
+    def send():
+        try:
+            enqueue_result(result_id, audio_seconds)
+        except Exception:
+            log.warning("Could not queue result %s now; the scheduler will send it again", result_id,
+                        exc_info=True, extra={"result": result_id})
+    transaction.on_commit(send)
 
 
 def engine_config(job):
@@ -268,11 +329,13 @@ def engine_config(job):
 
 def claim_result(result_id):
     """QUEUED -> RUNNING for one worker; None when it is not queued (cancelled, claimed, deleted)."""
+    from jobs.recovery import worker_name
+
     now = timezone.now()
     with transaction.atomic():
         claimed = Result.objects.filter(pk=result_id, state=Result.State.QUEUED).update(
             state=Result.State.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
-            progress=0.0, stage="starting", frames_done=0, frames_total=0)
+            progress=0.0, stage="starting", frames_done=0, frames_total=0, worker=worker_name()[:100])
         if not claimed:
             return None
         result = Result.objects.select_related("job", "job__audio", "video").get(pk=result_id)
@@ -380,12 +443,12 @@ def retry_result(result):
     with transaction.atomic():
         updated = Result.objects.filter(pk=result.pk, state__in=(Result.State.FAILED, Result.State.CANCELLED)).update(
             state=Result.State.QUEUED, progress=0.0, stage="", error_code="", error_message="", attempts=0,
-            started_at=None, finished_at=None, heartbeat_at=None)
+            started_at=None, finished_at=None, heartbeat_at=None, worker="", queued_at=timezone.now())
         if updated:
             Job.objects.filter(pk=result.job_id).update(finished_at=None)
             record_event(result.job_id, "result.requeued", "Queued again by an administrator", result.pk)
             _result_changed(result.pk)
-            transaction.on_commit(partial(enqueue_result, result.pk, result.job.audio.duration_s))
+            _enqueue_after_commit(result.pk, result.job.audio.duration_s)
     return bool(updated)
 
 
@@ -421,45 +484,97 @@ def _job_maybe_finished(job_id):
         transaction.on_commit(lambda: deliver_webhook.send(job_id))
 
 
-# --- The reaper --------------------------------------------------------------------------------
+# --- Handing back and the reaper ---------------------------------------------------------------
+
+def hand_back_result(result):
+    """RUNNING -> QUEUED for a worker that is stopping (a restart, Ctrl-C): the video starts again from the
+    beginning on the next worker, and the interrupted attempt does not count towards MAX_ATTEMPTS."""
+    with transaction.atomic():
+        updated = _still_mine(result).update(
+            state=Result.State.QUEUED, attempts=F("attempts") - 1, progress=0.0, stage="", frames_done=0,
+            frames_total=0, started_at=None, heartbeat_at=None, worker="", queued_at=timezone.now())
+        if updated:
+            record_event(result.job_id, "result.requeued", "The worker was stopped; queued again", result.pk,
+                         data={"reason": "worker_stopped"})
+            _result_changed(result.pk)
+            _enqueue_after_commit(result.pk, result.job.audio.duration_s)
+    return bool(updated)
+
+
+def _lost_worker(result, now, live_workers):
+    """Why the worker of a running result is known to be gone, or None while it may still work on it."""
+    from jobs.recovery import local_worker_is_gone
+
+    if result.heartbeat_at and result.heartbeat_at < now - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS):
+        return "The worker stopped responding; queued again"
+    if not result.worker:
+        return None
+    gone_here = local_worker_is_gone(result.worker)
+    if gone_here is not None:
+        # On this host the process table says it for sure (a killed worker process, a crashed machine's
+        # supervisor restarting): no need to wait for the timeout.
+        return "The worker processing this video stopped; queued again" if gone_here else None
+    # Elsewhere: its heartbeat key expired, and the result has not moved for a few heartbeat periods (a
+    # flushed Redis loses the keys until the next beat).
+    quiet = now - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    if live_workers is not None and result.worker not in live_workers and (result.heartbeat_at or now) < quiet:
+        return "The worker processing this video stopped; queued again"
+    return None
+
 
 def reap_stale_results(now=None):
-    """Results whose worker stopped reporting are re-queued once, then failed with worker_lost.
+    """Results whose worker is gone are re-queued once, then failed with worker_lost.
 
-    Returns (requeued, failed) counts. Safe to run from several processes: each change is conditional.
+    A worker is gone when it stopped reporting for WORKER_LOST_AFTER_SECONDS, or sooner when its process is
+    known to be dead (jobs.recovery). Returns (requeued, failed) counts. Safe to run from several processes:
+    each change is conditional on the result still being the same claim.
     """
+    from heygem_site.broker import live_workers as list_live_workers
+
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS)
+    try:
+        live_workers = list_live_workers()
+    except Exception:
+        live_workers = None  # Redis away: only the local process table and the timeout decide.
     requeued = failed = 0
-    for result in Result.objects.filter(state=Result.State.RUNNING, heartbeat_at__lt=cutoff).select_related("job__audio"):
+    for result in Result.objects.filter(state=Result.State.RUNNING).select_related("job__audio"):
+        reason = _lost_worker(result, now, live_workers)
+        if reason is None:
+            continue
+        claim = Result.objects.filter(pk=result.pk, state=Result.State.RUNNING, attempts=result.attempts,
+                                      heartbeat_at=result.heartbeat_at)
         if result.attempts < MAX_ATTEMPTS:
             with transaction.atomic():
-                moved = Result.objects.filter(pk=result.pk, state=Result.State.RUNNING,
-                                              heartbeat_at__lt=cutoff).update(
-                    state=Result.State.QUEUED, progress=0.0, stage="", heartbeat_at=None)
+                moved = claim.update(state=Result.State.QUEUED, progress=0.0, stage="", heartbeat_at=None, worker="",
+                                     queued_at=timezone.now())
                 if moved:
-                    record_event(result.job_id, "result.requeued", "The worker stopped responding; queued again",
-                                 result.pk)
+                    record_event(result.job_id, "result.requeued", reason, result.pk, data={"reason": "worker_lost"})
                     _result_changed(result.pk)
-                    transaction.on_commit(partial(enqueue_result, result.pk, result.job.audio.duration_s))
+                    _enqueue_after_commit(result.pk, result.job.audio.duration_s)
                     requeued += 1
-        elif fail_result(result.pk, "worker_lost"):
+        elif fail_result(result.pk, "worker_lost", attempt=result.attempts):
             failed += 1
     return requeued, failed
 
 
-def resend_orphaned_queued(older_than_seconds=60):
-    """Re-sends queued results whose queue message is gone (Redis flushed or lost).
+def resend_orphaned_queued(grace_seconds=15):
+    """Re-sends queued results that no queue message will ever deliver, whatever else the queue holds.
 
-    Only when the worker queue holds no message at all, so a normal backlog is never duplicated;
-    a duplicate would be harmless anyway, since claiming is conditional.
+    A message can be lost with Redis (flushed, or down when the result was queued) or with a worker killed
+    after it fetched it; broker.pending_messages() first hands a dead worker's fetched messages back. A
+    result queued less than `grace_seconds` ago is left alone: its message may still be on its way. A
+    duplicate would be harmless anyway, since claiming is conditional.
     """
-    from heygem_site.broker import broker
+    from heygem_site.broker import pending_messages
 
-    if broker.client.hlen(f"{settings.DRAMATIQ_NAMESPACE}:gpu.msgs"):
-        return 0
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    orphans = Result.objects.filter(state=Result.State.QUEUED, created_at__lt=cutoff).select_related("job__audio")
+    delivered = {message.args[0] for message in pending_messages("gpu")
+                 if message.actor_name == "run_lipsync" and message.args}
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    orphans = (Result.objects.filter(state=Result.State.QUEUED).exclude(pk__in=delivered)
+               .filter(Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff))
+               .select_related("job__audio"))
+    count = 0
     for result in orphans:
         enqueue_result(result.pk, result.job.audio.duration_s)
-    return len(orphans)
+        count += 1
+    return count

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import current_membership
 from accounts.models import Quota
+from heygem_site.ids import parse_id
 from jobs import services
 from jobs.housekeeping import expiry_of
 from jobs.access import get_job_for_user, get_result_for_user, results_for_user
@@ -55,8 +56,8 @@ def _gallery_results(request):
                "since": request.GET.get("since", ""), "until": request.GET.get("until", "")}
     if filters["state"] in Result.State.values:
         results = results.filter(state=filters["state"])
-    if filters["job"].isdigit():
-        results = results.filter(job_id=int(filters["job"]))
+    if parse_id(filters["job"]) is not None:
+        results = results.filter(job_id=parse_id(filters["job"]))
     for key, lookup, at in (("since", "created_at__gte", time.min), ("until", "created_at__lte", time.max)):
         try:
             day = datetime.strptime(filters[key], "%Y-%m-%d").date()

@@ -58,5 +58,18 @@ const HeyGem = (() => {
     return node;
   }
 
+  // Behaviour the pages declare with data attributes (no inline handlers: the Content-Security-Policy
+  // allows only scripts from this site's files).
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+  });
+  document.addEventListener("click", (event) => {
+    if (event.target.matches("input[data-select-on-click]")) event.target.select();
+  });
+  document.addEventListener("submit", (event) => {
+    const message = event.target.dataset && event.target.dataset.confirm;
+    if (message && event.target.tagName === "FORM" && !confirm(message)) event.preventDefault();
+  });
+
   return { api, csrfToken, formatBytes, formatSeconds, element, lang };
 })();
