@@ -73,6 +73,23 @@ def page_not_found(request, exception=None):
     return html_page_not_found(request, exception)
 
 
+def bad_request(request, exception=None):
+    """Refused before any view ran (e.g. too many form fields): JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(error_body("invalid", _("The request could not be read.")), status=400)
+    from django.views.defaults import bad_request as html_bad_request
+
+    return html_bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    if _is_api(request):
+        return JsonResponse(error_body("permission_denied", _("You do not have permission to do this.")), status=403)
+    from django.views.defaults import permission_denied as html_permission_denied
+
+    return html_permission_denied(request, exception)
+
+
 def server_error(request):
     if _is_api(request):
         return JsonResponse(error_body("internal_error", _("Something went wrong on our side. Try again later.")),

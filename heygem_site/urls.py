@@ -26,5 +26,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "heygem_site.api.bad_request"
+handler403 = "heygem_site.api.permission_denied"
 handler404 = "heygem_site.api.page_not_found"
 handler500 = "heygem_site.api.server_error"

@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
+                                   inline_serializer)
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes
 from rest_framework.pagination import PageNumberPagination
@@ -60,7 +61,9 @@ class ResultSerializer(serializers.ModelSerializer):
                   "created_at", "started_at", "finished_at", "output_duration_s", "output_size", "backend_used",
                   "timings", "error", "download_url", "thumbnail_url"]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(inline_serializer("ResultError", fields={"code": serializers.CharField(),
+                                                                  "message": serializers.CharField()},
+                                           allow_null=True))
     def get_error(self, result):
         if not result.error_code or result.state == Result.State.CANCELLED:
             return None
@@ -77,6 +80,7 @@ class JobSerializer(serializers.ModelSerializer):
     audio_name = serializers.CharField(source="audio.original_name", read_only=True)
     results = ResultSerializer(many=True, read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
+    webhook_url = serializers.CharField(read_only=True, help_text=_("Where the finished job is announced; empty for none."))
 
     class Meta:
         model = Job
@@ -120,6 +124,32 @@ class UploadSerializer(serializers.Serializer):
     received = serializers.IntegerField()
 
 
+class JobCreatedSerializer(JobSerializer):
+    webhook_secret = serializers.CharField(required=False, help_text=_(
+        "Only in the answer that created a job with a webhook: the key its signatures are made with."))
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["webhook_secret"]
+
+
+class EventSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    kind = serializers.CharField()
+    result = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField(allow_blank=True)
+    data = serializers.JSONField()
+    time = serializers.DateTimeField()
+
+
+class EventsSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    events = EventSerializer(many=True)
+
+
+class DeletedSerializer(serializers.Serializer):
+    deleted = serializers.ListField(child=serializers.IntegerField())
+
+
 class UsageSerializer(serializers.Serializer):
     storage_bytes = serializers.IntegerField()
     storage_limit = serializers.IntegerField()
@@ -127,6 +157,23 @@ class UsageSerializer(serializers.Serializer):
     jobs_limit = serializers.IntegerField()
     minutes = serializers.FloatField()
     minutes_limit = serializers.IntegerField()
+
+
+def paginated(serializer_class):
+    """The schema of a page of `serializer_class` objects, as the list endpoints answer."""
+    name = serializer_class.__name__.removesuffix("Serializer")
+    return inline_serializer(f"Paginated{name}List", fields={
+        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True), "results": serializer_class(many=True)})
+
+
+PAGE = OpenApiParameter("page", int, description="Page number (50 per page).")
+MEDIA = {"200": "The file.", "206": "Part of the file (a Range request).", "416": "The range is outside the file."}
+
+
+def _media(content_type):
+    return {(200, content_type): OpenApiTypes.BINARY, (206, content_type): OpenApiTypes.BINARY,
+            416: OpenApiResponse(description=MEDIA["416"])}
 
 
 def _validated(serializer_class, data):
@@ -170,9 +217,11 @@ def _jobs_queryset(user):
 # --- Assets and uploads ------------------------------------------------------------------------
 
 @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
-    "file": {"type": "string", "format": "binary"}, "kind": {"type": "string", "enum": ["audio", "video"]}}}},
-    responses=AssetSerializer, methods=["POST"], operation_id="assets_upload")
-@extend_schema(methods=["GET"], responses=AssetSerializer(many=True), operation_id="assets_list")
+    "file": {"type": "string", "format": "binary"}, "kind": {"type": "string", "enum": ["audio", "video"]},
+    "team": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}, "required": ["file"]}},
+    responses={201: AssetSerializer}, methods=["POST"], operation_id="assets_upload")
+@extend_schema(methods=["GET"], responses=paginated(AssetSerializer), operation_id="assets_list",
+               parameters=[PAGE, OpenApiParameter("kind", str, enum=Asset.Kind.values)])
 @api_view(["GET", "POST"])
 @parser_classes([MultiPartParser, JSONParser])
 def assets(request):
@@ -192,7 +241,8 @@ def assets(request):
     return Response(AssetSerializer(asset).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses=AssetSerializer)
+@extend_schema(methods=["GET"], responses=AssetSerializer, operation_id="assets_retrieve")
+@extend_schema(methods=["DELETE"], responses={204: None}, operation_id="assets_destroy")
 @api_view(["GET", "DELETE"])
 def asset_detail(request, asset_id):
     asset = access.get_asset_for_user(request.user, asset_id)
@@ -202,7 +252,8 @@ def asset_detail(request, asset_id):
     return Response(AssetSerializer(asset).data)
 
 
-@extend_schema(responses={(200, "application/octet-stream"): bytes})
+@extend_schema(responses={**_media("video/mp4"), **{(code, "audio/mpeg"): OpenApiTypes.BINARY for code in (200, 206)}},
+               operation_id="assets_file")
 @api_view(["GET"])
 @permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
 def asset_file(request, asset_id):
@@ -215,7 +266,7 @@ def _upload_data(upload):
     return {"id": str(upload.pk), "name": upload.original_name, "size": upload.size, "received": upload.received}
 
 
-@extend_schema(request=UploadCreateSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=UploadCreateSerializer, responses={201: UploadSerializer}, operation_id="uploads_create")
 @api_view(["POST"])
 def uploads(request):
     """Starts a resumable upload: then PUT its bytes in order with Content-Range, then POST complete/."""
@@ -225,8 +276,11 @@ def uploads(request):
     return Response(_upload_data(upload), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(request={"application/octet-stream": bytes}, responses=OpenApiTypes.OBJECT,
+@extend_schema(methods=["GET"], responses=UploadSerializer, operation_id="uploads_retrieve")
+@extend_schema(methods=["PUT"], request={"application/octet-stream": OpenApiTypes.BINARY},
+               responses={200: UploadSerializer}, operation_id="uploads_update",
                parameters=[OpenApiParameter("Content-Range", location="header", description="bytes START-END/TOTAL")])
+@extend_schema(methods=["DELETE"], responses={204: None}, operation_id="uploads_destroy")
 @api_view(["GET", "PUT", "DELETE"])
 @parser_classes([])
 def upload_detail(request, upload_id):
@@ -268,7 +322,7 @@ def _offset_conflict(upload):
                     status=status.HTTP_409_CONFLICT)
 
 
-@extend_schema(request=None, responses=AssetSerializer)
+@extend_schema(request=UploadCompleteSerializer, responses={201: AssetSerializer}, operation_id="uploads_complete")
 @api_view(["POST"])
 def upload_complete(request, upload_id):
     """Validates the uploaded bytes by content and turns them into an asset (or refuses, keeping nothing)."""
@@ -296,9 +350,10 @@ def _content_range_start(header):
 
 # --- Jobs --------------------------------------------------------------------------------------
 
-@extend_schema(request=JobCreateSerializer, responses=JobSerializer, methods=["POST"], operation_id="jobs_create",
+@extend_schema(request=JobCreateSerializer, responses={201: JobCreatedSerializer, 200: JobSerializer}, methods=["POST"],
+               operation_id="jobs_create",
                parameters=[OpenApiParameter("Idempotency-Key", location="header", required=False)])
-@extend_schema(methods=["GET"], responses=JobSerializer(many=True), operation_id="jobs_list")
+@extend_schema(methods=["GET"], responses=paginated(JobSerializer), operation_id="jobs_list", parameters=[PAGE])
 @api_view(["GET", "POST"])
 def jobs(request):
     """GET: your jobs (a team admin sees the team's). POST: one audio with one or more videos."""
@@ -321,13 +376,13 @@ def jobs(request):
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-@extend_schema(responses=JobSerializer)
+@extend_schema(responses=JobSerializer, operation_id="jobs_retrieve")
 @api_view(["GET"])
 def job_detail(request, job_id):
     return Response(JobSerializer(access.get_or_404(_jobs_queryset(request.user), job_id)).data)
 
 
-@extend_schema(request=None, responses=JobSerializer)
+@extend_schema(request=None, responses=JobSerializer, operation_id="jobs_cancel")
 @api_view(["POST"])
 def job_cancel(request, job_id):
     job = access.get_job_for_user(request.user, job_id)
@@ -335,8 +390,9 @@ def job_cancel(request, job_id):
     return Response(JobSerializer(_jobs_queryset(request.user).get(pk=job.pk)).data)
 
 
-@extend_schema(parameters=[OpenApiParameter("after", int, description="Only events with a larger seq")],
-               responses=OpenApiTypes.OBJECT)
+@extend_schema(parameters=[OpenApiParameter("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                                            description="Only events with a larger seq")], operation_id="jobs_events",
+               responses=EventsSerializer)
 @api_view(["GET"])
 def job_events(request, job_id):
     """The job's log in order; pass ?after=SEQ to fetch what a client missed."""
@@ -348,7 +404,8 @@ def job_events(request, job_id):
 
 # --- Results -----------------------------------------------------------------------------------
 
-@extend_schema(responses=ResultSerializer)
+@extend_schema(methods=["GET"], responses=ResultSerializer, operation_id="results_retrieve")
+@extend_schema(methods=["DELETE"], responses={204: None}, operation_id="results_destroy")
 @api_view(["GET", "DELETE"])
 def result_detail(request, result_id):
     result = access.get_result_for_user(request.user, result_id)
@@ -358,7 +415,7 @@ def result_detail(request, result_id):
     return Response(ResultSerializer(result).data)
 
 
-@extend_schema(request=None, responses=ResultSerializer)
+@extend_schema(request=None, responses=ResultSerializer, operation_id="results_cancel")
 @api_view(["POST"])
 def result_cancel(request, result_id):
     result = access.get_result_for_user(request.user, result_id)
@@ -367,7 +424,8 @@ def result_cancel(request, result_id):
     return Response(ResultSerializer(result).data)
 
 
-@extend_schema(responses={(200, "video/mp4"): bytes})
+@extend_schema(responses=_media("video/mp4"), operation_id="results_download",
+               parameters=[OpenApiParameter("download", str, enum=["1"], description="1: as an attachment")])
 @api_view(["GET"])
 @permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
 def result_download(request, result_id):
@@ -378,7 +436,7 @@ def result_download(request, result_id):
     return stream_file(request, result.output, name, "video/mp4", inline=request.query_params.get("download") != "1")
 
 
-@extend_schema(responses={(200, "image/jpeg"): bytes})
+@extend_schema(responses=_media("image/jpeg"), operation_id="results_thumbnail")
 @api_view(["GET"])
 @permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
 def result_thumbnail(request, result_id):
@@ -388,7 +446,7 @@ def result_thumbnail(request, result_id):
     return stream_file(request, result.thumbnail, f"{result.pk}.jpg", "image/jpeg")
 
 
-@extend_schema(request=IdsSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=IdsSerializer, responses=DeletedSerializer, operation_id="results_bulk_delete")
 @api_view(["POST"])
 def results_bulk_delete(request):
     ids = _validated(IdsSerializer, request.data)["ids"]
@@ -399,8 +457,9 @@ def results_bulk_delete(request):
 
 
 @extend_schema(parameters=[OpenApiParameter("ids", str, description="Comma-separated result ids"),
-                           OpenApiParameter("job", int, description="Every finished result of a job")],
-               responses={(200, "application/zip"): bytes})
+                           OpenApiParameter("job", {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                                            description="Every finished result of a job")],
+               responses={(200, "application/zip"): OpenApiTypes.BINARY}, operation_id="results_zip")
 @api_view(["GET"])
 def results_zip(request):
     """A ZIP of the finished results picked by `ids` or `job`, streamed as it is built."""
@@ -419,7 +478,8 @@ def results_zip(request):
     return zip_response(request, results, filename)
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=UsageSerializer, operation_id="usage_retrieve", parameters=[
+    OpenApiParameter("team", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Defaults to the current team.")])
 @api_view(["GET"])
 def team_usage(request):
     """Your current team's usage against its quota."""

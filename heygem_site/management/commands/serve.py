@@ -53,11 +53,12 @@ class Command(BaseCommand):
                 "uvicorn", "heygem_site.asgi:application", "--fd", str(server_socket.fileno()),
                 "--lifespan", "off", "--ws", "websockets", "--timeout-graceful-shutdown", "5",
                 "--no-access-log", "--no-proxy-headers"), env=named("web"), pass_fds=(server_socket.fileno(),))
-            # A worker asked to stop hands its video back to the queue within a frame batch (jobs/recovery.py);
-            # the timeout only bounds a worker stuck outside the engine.
+            # A worker asked to stop hands its video back to the queue within a frame batch (jobs/recovery.py).
+            # The timeout bounds the rest: with Redis already gone (the supervisor was killed), Dramatiq would
+            # otherwise retry its last acknowledgement for as long as it is given.
             supervisor.start("worker", python_module(
                 "dramatiq", "heygem_site.worker", "--processes", "1", "--threads", str(worker_threads),
-                "--worker-shutdown-timeout", "15000"), env=named("worker"))
+                "--worker-shutdown-timeout", "8000"), env=named("worker"))
             supervisor.start("scheduler", [sys.executable, str(settings.BASE_DIR / "manage.py"), "schedule"], env=named("scheduler"))
             shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
             wait_for_socket(http_get(f"http://{_url_host(shown_host)}:{port}/healthz"), 60, "The web server", web)
