@@ -23,7 +23,8 @@ PR_SET_PDEATHSIG = 1
 # How long a child gets to stop after SIGTERM before its group is killed. The worker uses it to hand
 # its video back to the queue, which takes a frame batch.
 STOP_GRACE_SECONDS = 20
-# Restart pauses: 0.5 s, 1 s, 2 s, ... up to this; a child that ran this long is healthy again.
+# Restart pauses: 0.5 s, 1 s, 2 s, ... up to the maximum; a child that ran HEALTHY_AFTER_SECONDS is healthy again.
+FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 10
 HEALTHY_AFTER_SECONDS = 60
 # A crash loop: this many exits of one child within CRASH_WINDOW_SECONDS.
@@ -144,7 +145,7 @@ class Supervisor:
             self.log(f"{child.name} {how}; it stopped {len(child.exits)} times within {CRASH_WINDOW_SECONDS} s, "
                      "so HeyGem gives up and stops everything. See var/log/ for why.")
             return False
-        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (len(child.exits) - 1))
+        delay = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (len(child.exits) - 1))
         self.log(f"{child.name} {how}; restarting it in {delay:g} s "
                  f"(exit {len(child.exits)} of {CRASH_LOOP_EXITS} allowed within {CRASH_WINDOW_SECONDS} s).")
         child.restart_at = now + delay
