@@ -15,11 +15,6 @@ urlpatterns = [
         success_url=reverse_lazy("accounts:password_change_done")), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(
         template_name="accounts/password_done.html"), name="password_change_done"),
-    path("set-password/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        template_name="accounts/password_form.html",
-        success_url=reverse_lazy("accounts:set_password_done")), name="set_password"),
-    path("set-password/done/", auth_views.PasswordResetCompleteView.as_view(
-        template_name="accounts/password_done.html"), name="set_password_done"),
     path("team/switch/", views.switch_team, name="switch_team"),
     path("teams/<id:team_id>/members/", views.members, name="members"),
     path("teams/<id:team_id>/members/invite/", views.invite_member, name="invite_member"),

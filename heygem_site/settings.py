@@ -137,8 +137,6 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
-# A set-password link shown to a new member stays valid this long (and only until it is used).
-PASSWORD_RESET_TIMEOUT = env_int("HEYGEM_SET_PASSWORD_LINK_HOURS", 72, minimum=1) * 3600
 # A link inviting someone into a team stays valid this long (and only until it is accepted or declined).
 INVITATION_SECONDS = env_int("HEYGEM_INVITATION_HOURS", 72, minimum=1) * 3600
 
