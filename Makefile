@@ -14,9 +14,11 @@ DEV_HASH := $(shell cat requirements-dev.txt 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 DEV_STAMP := $(VENV)/.installed-dev-$(DEV_HASH)
 
-# The services `make test` uses; override to point at others.
-TEST_DATABASE_URL ?= postgres://heygem:heygem@127.0.0.1:5432/heygem
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+# The services `make test` uses: set them to use those (nothing is installed then); otherwise
+# tests/services.sh finds or starts local ones and writes where they are to $(SERVICES_ENV).
+TEST_DATABASE_URL ?=
+TEST_REDIS_URL ?=
+SERVICES_ENV := var/test/services.env
 PYTEST_ARGS ?=
 
 .PHONY: help run https test install install-dev services clean screenshots
@@ -26,12 +28,16 @@ help:
 	@echo "make https  the same behind nginx on https://localhost:8443/ (self-signed certificate unless set)"
 	@echo "make test   run the test suite against real PostgreSQL and Redis"
 
-$(PY):
-	@command -v $(PYTHON) >/dev/null || { echo "HeyGem needs Python 3.11 ($(PYTHON) not found). Install it, or run make PYTHON=/path/to/python3.11 ..."; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+# A virtualenv without pip (python3.11-venv missing when it was made) is made again, not used half-made.
+$(VENV)/bin/pip:
+	@command -v $(PYTHON) >/dev/null || { echo "HeyGem needs Python 3.11 ($(PYTHON) not found). Install it (README, \"Python 3.11\"), or run make PYTHON=/path/to/python3.11 ..."; exit 1; }
+	@if ! $(PY) -m pip --version >/dev/null 2>&1; then \
+	  rm -rf $(VENV); \
+	  $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not make $(VENV). On Debian or Ubuntu: apt-get install python3.11-venv, then run make again."; exit 1; }; \
+	fi
 
 # Installs only when the requirement files changed since the last install, so a second start is quick.
-$(STAMP): | $(PY)
+$(STAMP): | $(VENV)/bin/pip
 	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet --index-url $(TORCH_INDEX) "$$(grep '^torch==' requirements.txt)")
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
@@ -68,16 +74,19 @@ $(TLS_DIR)/localhost.crt: | $(STAMP)
 	$(PY) -m nginx.render self-signed $@ $(TLS_DIR)/localhost.key
 
 services:
-	bash tests/services.sh
+	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' bash tests/services.sh $(SERVICES_ENV)
 
 test: $(DEV_STAMP)
-	bash tests/services.sh
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) HEYGEM_SECRET_KEY=test-only-secret \
+	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' bash tests/services.sh $(SERVICES_ENV)
+	set -a && . ./$(SERVICES_ENV) && set +a && \
+	DATABASE_URL=$$TEST_DATABASE_URL REDIS_URL=$$TEST_REDIS_URL HEYGEM_SECRET_KEY=test-only-secret \
 	HEYGEM_VAR_DIR=$(CURDIR)/var/test HEYGEM_QUEUE_NAMESPACE=heygem-test HEYGEM_CHANNELS_PREFIX=heygem-test \
 	PYTHONUNBUFFERED=1 \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
+	@# A private Redis that tests/services.sh started (only when 6379 was not usable) stops first.
+	-@test -f var/test/services/redis.pid && kill $$(cat var/test/services/redis.pid) 2>/dev/null || true
 	rm -rf var/test .pytest_cache
 
 # Refreshes docs/screenshots/ from the browser tests (English and Chinese pages).

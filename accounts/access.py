@@ -7,14 +7,16 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership
+from heygem_site.ids import parse_id
 
 SESSION_TEAM_KEY = "team_id"
 
 
 def get_membership_for_user(user, team_id):
     """The user's membership of team `team_id`, or Http404 when they are not in it."""
-    if not user.is_authenticated:
-        raise Http404
+    team_id = parse_id(team_id)
+    if not user.is_authenticated or team_id is None:
+        raise Http404(_("No such team."))
     try:
         return Membership.objects.select_related("team").get(user=user, team_id=team_id)
     except (Membership.DoesNotExist, ValueError, TypeError):

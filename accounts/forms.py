@@ -1,14 +1,23 @@
 from django import forms
-from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role
 
 
-class AddMemberForm(forms.Form):
-    username = forms.CharField(label=_("Username"), max_length=150, validators=[UnicodeUsernameValidator()])
-    email = forms.EmailField(label=_("Email (optional)"), required=False)
+class InviteForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.MEMBER)
+    note = forms.CharField(label=_("Who it is for (optional, only you and the other managers see it)"),
+                           max_length=100, required=False)
+
+
+class SignUpForm(UserCreationForm):
+    """A new account made from an invitation link: the person chooses their own name and password."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username",)
 
 
 class RoleForm(forms.Form):

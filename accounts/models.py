@@ -50,6 +50,32 @@ class Membership(models.Model):
         return self.role in (Role.OWNER, Role.ADMIN)
 
 
+class Invitation(models.Model):
+    """A link that lets whoever holds it join a team once, by signing in (or making an account) and
+    accepting. Nobody is added to a team without saying yes, and a team's managers never type, and so
+    never learn, another person's user name. Only a SHA-256 of the link's token is stored."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.MEMBER)
+    note = models.CharField(_("note"), max_length=100, blank=True,
+                            help_text=_("Who it is for, to recognise it in the list (only the team's managers see it)."))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+
+    def __str__(self):
+        return f"Invitation to {self.team} as {self.role}"
+
+
 class Quota(models.Model):
     """Per-team limits and retention. Limits are checked and reserved atomically when a job is
     created; retention is applied by the periodic sweep. An empty retention field means the site

@@ -3,16 +3,16 @@
 import hashlib
 import secrets
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.urls import reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import ApiToken, Membership, Quota, Role, Team
+from accounts.models import ApiToken, Invitation, Membership, Quota, Role, Team
 
 TOKEN_PREFIX = "hg_"
 
@@ -34,13 +34,6 @@ def create_team(name, owner):
     return team
 
 
-def set_password_path(user):
-    """A one-time link that lets `user` choose a password; it stops working once used."""
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    return reverse("accounts:set_password", kwargs={"uidb64": uid, "token": token})
-
-
 def _check_can_assign(actor, role, target=None):
     if not actor.can_manage_members:
         raise MembershipError(_("Only the team's owners and admins can manage members."))
@@ -54,25 +47,51 @@ def _check_keeps_an_owner(target):
         raise MembershipError(_("A team needs at least one owner."))
 
 
-def add_member(actor, username, role, email=""):
-    """Adds `username` to the actor's team, creating the account when it does not exist.
-
-    Returns (membership, set_password_path); the path is None for an existing account.
-    """
+def invite_member(actor, role, note=""):
+    """Makes a one-time link to join the actor's team with `role`. Returns (invitation, path); the path
+    holds the only copy of the token, to be shown once."""
     _check_can_assign(actor, role)
-    User = get_user_model()
+    raw = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        team=actor.team, role=role, note=note, created_by=actor.user, token_hash=hash_token(raw),
+        expires_at=timezone.now() + timedelta(seconds=settings.INVITATION_SECONDS))
+    return invitation, reverse("accounts:join", args=[raw])
+
+
+def open_invitation(raw):
+    """The invitation the token `raw` opens, or None when it is unknown, expired, used or revoked."""
+    return (Invitation.objects.select_related("team", "created_by")
+            .filter(token_hash=hash_token(raw or ""), closed_at__isnull=True, expires_at__gt=timezone.now()).first())
+
+
+def accept_invitation(user, raw):
+    """`user` joins the invited team, once. Returns the new membership."""
     with transaction.atomic():
-        user = User.objects.filter(username=username).first()
-        link = None
-        if user is None:
-            user = User(username=username, email=email)
-            user.set_unusable_password()
-            user.save()
-            link = set_password_path(user)
-        elif Membership.objects.filter(team=actor.team, user=user).exists():
-            raise MembershipError(_("%(username)s is already a member of this team.") % {"username": username})
-        membership = Membership.objects.create(team=actor.team, user=user, role=role)
-    return membership, link
+        invitation = open_invitation(raw)
+        if invitation is not None:
+            # Lock it: two accepts of one link must not both succeed.
+            invitation = Invitation.objects.select_for_update().filter(pk=invitation.pk, closed_at__isnull=True).first()
+        if invitation is None:
+            raise MembershipError(_("This invitation is invalid, expired or was already used."))
+        if Membership.objects.filter(team=invitation.team, user=user).exists():
+            raise MembershipError(_("You are already a member of %(team)s.") % {"team": invitation.team.name})
+        membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
+        invitation.closed_at, invitation.accepted_by = timezone.now(), user
+        invitation.save(update_fields=["closed_at", "accepted_by"])
+    return membership
+
+
+def decline_invitation(raw):
+    """Closes the invitation without joining; the link stops working."""
+    return bool(Invitation.objects.filter(token_hash=hash_token(raw or ""), closed_at__isnull=True)
+                .update(closed_at=timezone.now()))
+
+
+def revoke_invitation(actor, invitation):
+    if actor.team_id != invitation.team_id:
+        raise MembershipError(_("That invitation is not for this team."))
+    _check_can_assign(actor, invitation.role)
+    invitation.delete()
 
 
 def change_role(actor, target, role):

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
+from heygem_site import ids  # noqa: F401  (registers the <id:...> converter)
 
 app_name = "accounts"
 
@@ -14,16 +15,14 @@ urlpatterns = [
         success_url=reverse_lazy("accounts:password_change_done")), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(
         template_name="accounts/password_done.html"), name="password_change_done"),
-    path("set-password/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        template_name="accounts/password_form.html",
-        success_url=reverse_lazy("accounts:set_password_done")), name="set_password"),
-    path("set-password/done/", auth_views.PasswordResetCompleteView.as_view(
-        template_name="accounts/password_done.html"), name="set_password_done"),
     path("team/switch/", views.switch_team, name="switch_team"),
-    path("teams/<int:team_id>/members/", views.members, name="members"),
-    path("teams/<int:team_id>/members/add/", views.add_member, name="add_member"),
-    path("teams/<int:team_id>/members/<int:membership_id>/role/", views.change_role, name="change_role"),
-    path("teams/<int:team_id>/members/<int:membership_id>/remove/", views.remove_member, name="remove_member"),
+    path("teams/<id:team_id>/members/", views.members, name="members"),
+    path("teams/<id:team_id>/members/invite/", views.invite_member, name="invite_member"),
+    path("teams/<id:team_id>/invitations/<id:invitation_id>/revoke/", views.revoke_invitation,
+         name="revoke_invitation"),
+    path("join/<str:token>/", views.join, name="join"),
+    path("teams/<id:team_id>/members/<id:membership_id>/role/", views.change_role, name="change_role"),
+    path("teams/<id:team_id>/members/<id:membership_id>/remove/", views.remove_member, name="remove_member"),
     path("tokens/", views.tokens, name="tokens"),
-    path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+    path("tokens/<id:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

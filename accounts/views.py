@@ -1,13 +1,15 @@
 from django.contrib import messages
+from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.access import SESSION_TEAM_KEY, get_membership_for_user, get_team_for_user
-from accounts.forms import AddMemberForm, RoleForm, TokenForm
-from accounts.models import Membership
+from accounts.forms import InviteForm, RoleForm, SignUpForm, TokenForm
+from accounts.models import Invitation, Membership
 
 # Secrets shown once (a new token, a set-password link) wait in the server-side session for the
 # next page view rather than in a cookie-backed message or a URL.
@@ -38,7 +40,9 @@ def members(request, team_id):
         "team": team,
         "membership": membership,
         "members": team.memberships.select_related("user").order_by("user__username"),
-        "form": AddMemberForm(),
+        "invitations": (team.invitations.filter(closed_at__isnull=True, expires_at__gt=timezone.now())
+                        if membership.can_manage_members else []),
+        "form": InviteForm(),
         "role_choices": RoleForm.base_fields["role"].choices,
         "once": request.session.pop(ONCE_KEY, None),
     }
@@ -47,24 +51,63 @@ def members(request, team_id):
 
 @login_required
 @require_POST
-def add_member(request, team_id):
+def invite_member(request, team_id):
     get_team_for_user(request.user, team_id, manage=True)
     actor = get_membership_for_user(request.user, team_id)
-    form = AddMemberForm(request.POST)
+    form = InviteForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Check the new member's details: %(errors)s") % {"errors": _errors(form)})
+        messages.error(request, _("Check the invitation: %(errors)s") % {"errors": _errors(form)})
         return redirect("accounts:members", team_id=team_id)
     try:
-        membership, link = services.add_member(actor, form.cleaned_data["username"], form.cleaned_data["role"],
-                                               email=form.cleaned_data["email"])
+        invitation, path = services.invite_member(actor, form.cleaned_data["role"], form.cleaned_data["note"])
     except services.MembershipError as exc:
         messages.error(request, str(exc))
         return redirect("accounts:members", team_id=team_id)
-    if link:
-        _show_once(request, "set_password_link", {"username": membership.user.username,
-                                                  "url": request.build_absolute_uri(link)})
-    messages.success(request, _("%(username)s was added to the team.") % {"username": membership.user.username})
+    _show_once(request, "invitation_link", {"url": request.build_absolute_uri(path), "note": invitation.note})
     return redirect("accounts:members", team_id=team_id)
+
+
+@login_required
+@require_POST
+def revoke_invitation(request, team_id, invitation_id):
+    get_team_for_user(request.user, team_id, manage=True)
+    actor = get_membership_for_user(request.user, team_id)
+    invitation = get_object_or_404(Invitation, pk=invitation_id, team_id=team_id)
+    try:
+        services.revoke_invitation(actor, invitation)
+        messages.success(request, _("The invitation was revoked; its link no longer works."))
+    except services.MembershipError as exc:
+        messages.error(request, str(exc))
+    return redirect("accounts:members", team_id=team_id)
+
+
+def join(request, token):
+    """An invitation link: whoever holds it signs in (or makes an account) and accepts or declines."""
+    invitation = services.open_invitation(token)
+    if invitation is None:
+        return render(request, "accounts/join.html", {"invitation": None}, status=404)
+    form = SignUpForm()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "decline":
+            services.decline_invitation(token)
+            messages.info(request, _("You declined the invitation."))
+            return redirect("home" if request.user.is_authenticated else "accounts:login")
+        if action == "register" and not request.user.is_authenticated:
+            form = SignUpForm(request.POST)
+            if form.is_valid():
+                user = form.save()
+                auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if request.user.is_authenticated and action in ("accept", "register"):
+            try:
+                membership = services.accept_invitation(request.user, token)
+            except services.MembershipError as exc:
+                messages.error(request, str(exc))
+                return redirect("home")
+            request.session[SESSION_TEAM_KEY] = membership.team_id
+            messages.success(request, _("You joined %(team)s.") % {"team": membership.team.name})
+            return redirect("home")
+    return render(request, "accounts/join.html", {"invitation": invitation, "form": form})
 
 
 def _actor_and_target(request, team_id, membership_id):

@@ -4,15 +4,16 @@ Actor modules import this before declaring actors, because Dramatiq binds an act
 global broker when it is declared.
 """
 
-import os
-import socket
 import threading
 import time
 
 import dramatiq
+import redis
 from django.conf import settings
 from django.db import close_old_connections
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis
+from dramatiq.message import Message
 from dramatiq.middleware import (AgeLimit, Callbacks, CurrentMessage, Middleware, Pipelines, Retries,
                                  ShutdownNotifications, TimeLimit)
 
@@ -37,8 +38,10 @@ class WorkerHeartbeat(Middleware):
     there to take jobs. The key expires by itself when the process dies."""
 
     def after_worker_boot(self, broker, worker):
+        from jobs.recovery import worker_name
+
         self.stopping = threading.Event()
-        self.key = heartbeat_key(f"{socket.gethostname()}-{os.getpid()}")
+        self.key = heartbeat_key(worker_name())
         threading.Thread(target=self._beat, args=(broker,), daemon=True).start()
 
     def _beat(self, broker):
@@ -49,7 +52,9 @@ class WorkerHeartbeat(Middleware):
                 pass
             self.stopping.wait(settings.WORKER_HEARTBEAT_SECONDS)
 
-    def before_worker_shutdown(self, broker, worker):
+    # After, not before: a stopping worker is still there until it has handed its video back, and the
+    # reaper must not take the video from it meanwhile.
+    def after_worker_shutdown(self, broker, worker):
         self.stopping.set()
         try:
             broker.client.delete(self.key)
@@ -61,13 +66,40 @@ def heartbeat_key(name="*"):
     return f"{settings.DRAMATIQ_NAMESPACE}:worker-heartbeat:{name}"
 
 
+def live_workers():
+    """Names of the worker processes whose heartbeat key is in Redis (jobs.recovery.worker_name)."""
+    prefix = heartbeat_key("")
+    return {key.decode()[len(prefix):] for key in broker.client.scan_iter(heartbeat_key())}
+
+
+def pending_messages(queue_name):
+    """The messages of `queue_name` a worker will still get: waiting in the queue or held by a live consumer.
+
+    First hands the messages that dead consumers had fetched (prefetched or running when they were killed)
+    back to the queue. Dramatiq's Redis broker does that itself in its "maintenance", but only on a random
+    one in a thousand commands; this runs it now, through the broker's own script (dramatiq 1.18's argument
+    order: command, time, queue, broker id, heartbeat timeout, dead-letter ttl, maintenance flag, unpack size).
+    """
+    broker.scripts["dispatch"](keys=[broker.namespace], args=[
+        "qsize", current_millis(), queue_name, broker.broker_id, broker.heartbeat_timeout,
+        broker.dead_message_ttl, 1, broker._max_unpack_size()])
+    return [Message.decode(data) for data in broker.client.hvals(f"{broker.namespace}:{queue_name}.msgs")]
+
+
 def make_broker():
     # Explicit middleware: Dramatiq's defaults add a Prometheus exporter process on port 9191 and
     # retry a failed message 20 times over a month, both wrong here. Actors set their own
     # max_retries and time_limit.
     middleware = [AgeLimit(), TimeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(),
                   Retries(max_retries=0), CurrentMessage(), DjangoDbConnections(), WorkerHeartbeat()]
-    return RedisBroker(url=settings.REDIS_URL, namespace=settings.DRAMATIQ_NAMESPACE, middleware=middleware)
+    # Timeouts: a request that queues a video must fail fast when Redis is away, not hang. Consumers
+    # poll (no blocking reads), so a short read timeout is safe.
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=30,
+                                  health_check_interval=30)
+    # A consumer that sent no command for this long is dead and its fetched messages go back to the
+    # queue. Live consumers poll their queues at least once a second, busy or not.
+    return RedisBroker(client=client, namespace=settings.DRAMATIQ_NAMESPACE, middleware=middleware,
+                       heartbeat_timeout=20_000)
 
 
 broker = make_broker()

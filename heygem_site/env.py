@@ -6,6 +6,7 @@ instead of at the first request. A secret may come from `NAME_FILE` (a path, e.g
 systemd credential) instead of `NAME`.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -77,3 +78,14 @@ def env_choice(name, default, choices, *, environ=os.environ):
     if value not in choices:
         raise ImproperlyConfigured(f"{name}: expected one of {', '.join(choices)}, got {value!r}.")
     return value
+
+
+def env_networks(name, default, *, environ=os.environ):
+    """A comma-separated list of networks (`10.0.0.0/8`) or single addresses, each checked."""
+    networks = env_list(name, default, environ=environ)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {network!r} is not an address or network (e.g. 10.0.0.0/8).") from None
+    return networks

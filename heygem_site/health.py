@@ -13,6 +13,7 @@ from django.db.models import Count, F, Sum
 from django.http import Http404, HttpResponse, JsonResponse
 
 from heygem_site.broker import heartbeat_key
+from heygem_site.proxies import client_address
 
 
 def healthz(request):
@@ -58,13 +59,6 @@ def _check_worker(client):
     newest = max((float(client.get(key) or 0) for key in client.scan_iter(heartbeat_key())), default=0)
     if time.time() - newest > 3 * settings.WORKER_HEARTBEAT_SECONDS:
         raise RuntimeError("no worker has reported recently")
-
-
-def client_address(request):
-    # Behind our nginx the peer is the proxy; it appends the real client as the last
-    # X-Forwarded-For entry (entries before it come from the client and prove nothing).
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return (forwarded.split(",")[-1].strip() if forwarded else request.META.get("REMOTE_ADDR", "")) or "0.0.0.0"
 
 
 def _allowed(request):

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from heygem_site.api_guide import QUICK_START
-from heygem_site.env import env_bool, env_choice, env_int, env_list, env_str
+from heygem_site.env import env_bool, env_choice, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HEYGEM_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -55,7 +55,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers count only from a trusted proxy (heygem_site/proxies.py).
+    "heygem_site.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "heygem_site.headers.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -135,8 +138,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
-# A set-password link shown to a new member stays valid this long (and only until it is used).
-PASSWORD_RESET_TIMEOUT = env_int("HEYGEM_SET_PASSWORD_LINK_HOURS", 72, minimum=1) * 3600
+# A link inviting someone into a team stays valid this long (and only until it is accepted or declined).
+INVITATION_SECONDS = env_int("HEYGEM_INVITATION_HOURS", 72, minimum=1) * 3600
 
 # Sign-in rate limit: after AXES_FAILURE_LIMIT failures for one username from one address, that
 # pair is locked out for the cool-off period (HTTP 429).
@@ -146,6 +149,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "heygem_site.proxies.client_address"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
@@ -190,6 +194,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # Form fields and JSON bodies, not files.
 FILE_UPLOAD_TEMP_DIR = env_str("HEYGEM_UPLOAD_TEMP_DIR", "") or None
 UPLOAD_PARTS_DIR = VAR_DIR / "uploads"  # Resumable uploads in progress.
+# Open resumable uploads reserve their declared size against the team's quota and the free disk, so a
+# person may hold only this many at once, and one that receives nothing for this long expires.
+MAX_OPEN_UPLOADS = env_int("HEYGEM_MAX_OPEN_UPLOADS", 20, minimum=1)
+UPLOAD_EXPIRY_SECONDS = env_int("HEYGEM_UPLOAD_EXPIRY_HOURS", 24, minimum=1) * 3600
 
 # What an upload may be (checked on the probed content, not the file name).
 MAX_UPLOAD_BYTES = env_int("HEYGEM_MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
@@ -225,7 +233,7 @@ MIN_FREE_DISK_BYTES = env_int("HEYGEM_MIN_FREE_DISK_MB", 1024, minimum=0) * 1024
 # Workers announce themselves in Redis this often; /readyz wants one seen within 3 periods.
 WORKER_HEARTBEAT_SECONDS = env_int("HEYGEM_WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 # /metrics answers staff and these networks (Prometheus scrapes from inside).
-METRICS_ALLOWED_NETWORKS = env_list("HEYGEM_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+METRICS_ALLOWED_NETWORKS = env_networks("HEYGEM_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 # Logs: JSON lines to stderr and to a size-capped rotating file, so no log can fill the disk.
 LOG_DIR = VAR_DIR / "log"
 LOG_FILE_MB = env_int("HEYGEM_LOG_FILE_MB", 10, minimum=1)
@@ -237,6 +245,8 @@ SCHEDULER_INTERVAL_SECONDS = env_int("HEYGEM_SCHEDULER_INTERVAL_SECONDS", 30, mi
 WORKER_LOST_AFTER_SECONDS = env_int("HEYGEM_WORKER_LOST_AFTER_SECONDS", 300, minimum=10)
 PROGRESS_INTERVAL_SECONDS = 1.0
 WEBHOOK_TIMEOUT_SECONDS = 10
+# Webhooks go to public addresses only; these networks are allowed as well (a receiver on the LAN).
+WEBHOOK_ALLOWED_NETWORKS = env_networks("HEYGEM_WEBHOOK_ALLOWED_NETWORKS", [])
 
 # New teams start with these quotas; an admin changes them per team.
 DEFAULT_QUOTA_STORAGE_BYTES = env_int("HEYGEM_QUOTA_STORAGE_GB", 50, minimum=0) * 1024**3
@@ -249,6 +259,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies only, unless a view says otherwise (uploads take multipart or raw bytes).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "heygem_site.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -262,6 +274,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # Served from this site: no CDN, works offline.
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Ids in paths are whole numbers the database can hold (heygem_site/ids.py).
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "heygem_site.api_schema.add_error_responses"],
 }
 
 SESSION_COOKIE_HTTPONLY = True
@@ -270,9 +286,12 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Behind an HTTPS reverse proxy: nginx/, `make https`, docs/deploy.md ---
 BEHIND_HTTPS_PROXY = env_bool("HEYGEM_BEHIND_HTTPS_PROXY", False)
+# Peers whose X-Forwarded-* headers are believed; everyone else's are dropped (heygem_site/proxies.py).
+# Behind a proxy on this host (`make https`, docs/deploy.md) that is the loopback interface.
+TRUSTED_PROXIES = env_networks("HEYGEM_TRUSTED_PROXIES", ["127.0.0.1/32", "::1/128"] if BEHIND_HTTPS_PROXY else [])
 if BEHIND_HTTPS_PROXY:
-    # Trusted only behind the proxy, which overwrites X-Forwarded-Proto on every request: a client
-    # reaching the app port directly could otherwise claim to be on HTTPS.
+    # The proxy overwrites X-Forwarded-Proto on every request; from anyone else the header is dropped, so a
+    # client reaching the app port directly cannot claim to be on HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     # Load balancers and Prometheus probe the app port directly, over plain HTTP.

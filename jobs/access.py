@@ -4,10 +4,13 @@ A job is visible to its creator and to its team's owners and admins; everyone el
 a teammate with the member role, a missing id) gets the same 404.
 """
 
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Q
 from django.http import Http404
 
 from accounts.models import Membership, Role
+from heygem_site.ids import parse_id
 from jobs.models import Asset, Job, Result, Upload
 
 MANAGER_ROLES = (Role.OWNER, Role.ADMIN)
@@ -34,9 +37,14 @@ def assets_for_user(user):
 
 
 def get_or_404(queryset, pk):
+    """The object `pk` of `queryset`; 404 when it is missing, hidden, or `pk` is no valid id at all."""
+    if isinstance(queryset.model._meta.pk, models.BigAutoField):
+        pk = parse_id(pk)
+        if pk is None:
+            raise Http404
     try:
         return queryset.get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
+    except (queryset.model.DoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404 from None
 
 
@@ -53,5 +61,8 @@ def get_asset_for_user(user, asset_id):
 
 
 def get_upload_for_user(user, upload_id):
-    # An upload in progress is private to the person sending it.
-    return get_or_404(Upload.objects.filter(owner=user) if user and user.is_authenticated else Upload.objects.none(), upload_id)
+    # An upload in progress is private to the person sending it; an expired one is gone.
+    from jobs.services import open_uploads
+
+    uploads = open_uploads().filter(owner=user) if user and user.is_authenticated else Upload.objects.none()
+    return get_or_404(uploads, upload_id)

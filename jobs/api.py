@@ -8,42 +8,35 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
+                                   inline_serializer)
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes
-from rest_framework.permissions import AllowAny
-from rest_framework.exceptions import APIException, ErrorDetail
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 import inference
 from accounts.access import current_membership, get_team_for_user
+from heygem_site.api import error_body
+from heygem_site.ids import MAX_ID, parse_id
 from jobs import access, services
 from jobs.downloads import stream_file, zip_response
 from jobs.errors import Refused, message_for
 from jobs.models import Asset, Job, JobEvent, Result, Upload
 
-STATUS_FOR = {
-    "no_team": 403,
-    "file_too_large": 413, "input_too_large": 413, "asset_in_use": 409, "upload_offset": 409,
-    "upload_incomplete": 409, "not_retryable": 409, "quota_storage": 403, "quota_jobs": 429, "quota_minutes": 403,
-    "script_too_long": 413, "voice_unavailable": 503,
-}
 MAX_BATCH = 100
 
 
-class RefusedError(APIException):
-    def __init__(self, refused):
-        self.status_code = STATUS_FOR.get(refused.code, 400)
-        super().__init__(ErrorDetail(refused.message, code=refused.code))
+class IdField(serializers.IntegerField):
+    """An object id: a whole number the database can hold (a larger one is a 400, not a 500)."""
 
-
-class Invalid(APIException):
-    status_code = 400
-    default_code = "invalid"
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 # --- Serializers -------------------------------------------------------------------------------
@@ -73,7 +66,9 @@ class ResultSerializer(serializers.ModelSerializer):
                   "backend_reason",
                   "timings", "error", "download_url", "thumbnail_url"]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(inline_serializer("ResultError", fields={"code": serializers.CharField(),
+                                                                  "message": serializers.CharField()},
+                                           allow_null=True))
     def get_error(self, result):
         if not result.error_code or result.state == Result.State.CANCELLED:
             return None
@@ -91,6 +86,7 @@ class JobSerializer(serializers.ModelSerializer):
     results = ResultSerializer(many=True, read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     text = serializers.CharField(source="script", read_only=True)
+    webhook_url = serializers.CharField(read_only=True, help_text=_("Where the finished job is announced; empty for none."))
 
     class Meta:
         model = Job
@@ -103,15 +99,14 @@ class JobSerializer(serializers.ModelSerializer):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    team = serializers.IntegerField(required=False, help_text=_("Defaults to the current team."))
-    audio = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                     help_text=_("An audio asset; or give `text` instead."))
+    team = IdField(required=False, help_text=_("Defaults to the current team."))
+    audio = IdField(required=False, allow_null=True, default=None, help_text=_("An audio asset; or give `text` instead."))
     text = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False,
                                  default=None, help_text=_("A script to speak instead of an audio asset."))
     voice = serializers.CharField(required=False, allow_blank=True, default="", max_length=100,
                                   help_text=_("A voice id from /api/v1/voices/; defaults to the first."))
     speed = serializers.FloatField(required=False, default=1.0, min_value=0.5, max_value=2.0)
-    videos = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=MAX_BATCH)
+    videos = serializers.ListField(child=IdField(), min_length=1, max_length=MAX_BATCH)
     backend = serializers.ChoiceField(Job.Backend.choices, default=Job.Backend.AUTO)
     length_policy = serializers.ChoiceField(Job.LengthPolicy.choices, default=Job.LengthPolicy.PINGPONG)
     quality = serializers.ChoiceField(Job.Quality.choices, default=Job.Quality.STANDARD)
@@ -120,19 +115,98 @@ class JobCreateSerializer(serializers.Serializer):
 
 class UploadCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255)
-    size = serializers.IntegerField(min_value=1)
-    team = serializers.IntegerField(required=False)
+    size = serializers.IntegerField(min_value=0, max_value=MAX_ID)
+    team = IdField(required=False)
+
+
+class AssetUploadSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(Asset.Kind.choices, required=False, allow_blank=True)
+    team = IdField(required=False)
+
+
+class UploadCompleteSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(Asset.Kind.choices, required=False, allow_blank=True)
 
 
 class IdsSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+    ids = serializers.ListField(child=IdField(), min_length=1, max_length=1000)
+
+
+class UploadSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    received = serializers.IntegerField()
+
+
+class JobCreatedSerializer(JobSerializer):
+    webhook_secret = serializers.CharField(required=False, help_text=_(
+        "Only in the answer that created a job with a webhook: the key its signatures are made with."))
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["webhook_secret"]
+
+
+class EventSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    kind = serializers.CharField()
+    result = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField(allow_blank=True)
+    data = serializers.JSONField()
+    time = serializers.DateTimeField()
+
+
+class EventsSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    events = EventSerializer(many=True)
+
+
+class DeletedSerializer(serializers.Serializer):
+    deleted = serializers.ListField(child=serializers.IntegerField())
+
+
+class UsageSerializer(serializers.Serializer):
+    storage_bytes = serializers.IntegerField()
+    storage_limit = serializers.IntegerField()
+    active_jobs = serializers.IntegerField()
+    jobs_limit = serializers.IntegerField()
+    minutes = serializers.FloatField()
+    minutes_limit = serializers.IntegerField()
+
+
+def paginated(serializer_class):
+    """The schema of a page of `serializer_class` objects, as the list endpoints answer."""
+    name = serializer_class.__name__.removesuffix("Serializer")
+    return inline_serializer(f"Paginated{name}List", fields={
+        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True), "results": serializer_class(many=True)})
+
+
+PAGE = OpenApiParameter("page", int, description="Page number (50 per page).")
+MEDIA = {"200": "The file.", "206": "Part of the file (a Range request).", "416": "The range is outside the file."}
+
+
+def _media(content_type):
+    return {(200, content_type): OpenApiTypes.BINARY, (206, content_type): OpenApiTypes.BINARY,
+            416: OpenApiResponse(description=MEDIA["416"])}
 
 
 def _validated(serializer_class, data):
     serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise Invalid({"fields": serializer.errors})
+    serializer.is_valid(raise_exception=True)  # The API's error shape names each field and what is wrong.
     return serializer.validated_data
+
+
+def _query_id(request, name, minimum=1):
+    """An optional id (or other count from `minimum`) in the query string; a malformed one is a 400 that says so."""
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    number = parse_id(value) if value.strip() != "0" else 0
+    if number is None or number < minimum:
+        raise serializers.ValidationError({name: [
+            _("A whole number between %(min)s and %(max)s is required.") % {"min": minimum, "max": MAX_ID}]})
+    return number
 
 
 def _team(request, team_id=None):
@@ -150,18 +224,6 @@ def _page(request, queryset, serializer_class):
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-def _refusals(view):
-    """Turns a Refused raised by a service into the API's error shape."""
-    def wrapped(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except Refused as refused:
-            raise RefusedError(refused) from refused
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
-
-
 def _jobs_queryset(user):
     return access.jobs_for_user(user).select_related("audio", "created_by").prefetch_related(
         Prefetch("results", queryset=Result.objects.select_related("video").order_by("pk")))
@@ -170,12 +232,13 @@ def _jobs_queryset(user):
 # --- Assets and uploads ------------------------------------------------------------------------
 
 @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
-    "file": {"type": "string", "format": "binary"}, "kind": {"type": "string", "enum": ["audio", "video"]}}}},
-    responses=AssetSerializer, methods=["POST"], operation_id="assets_upload")
-@extend_schema(methods=["GET"], responses=AssetSerializer(many=True), operation_id="assets_list")
+    "file": {"type": "string", "format": "binary"}, "kind": {"type": "string", "enum": ["audio", "video"]},
+    "team": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}, "required": ["file"]}},
+    responses={201: AssetSerializer}, methods=["POST"], operation_id="assets_upload")
+@extend_schema(methods=["GET"], responses=paginated(AssetSerializer), operation_id="assets_list",
+               parameters=[PAGE, OpenApiParameter("kind", str, enum=Asset.Kind.values)])
 @api_view(["GET", "POST"])
 @parser_classes([MultiPartParser, JSONParser])
-@_refusals
 def assets(request):
     """GET: the assets you can see. POST (multipart `file`, optional `kind`): upload one."""
     if request.method == "GET":
@@ -183,18 +246,19 @@ def assets(request):
         if request.query_params.get("kind") in Asset.Kind.values:
             queryset = queryset.filter(kind=request.query_params["kind"])
         return _page(request, queryset, AssetSerializer)
+    options = _validated(AssetUploadSerializer, {k: v for k, v in request.data.items() if k in ("kind", "team")})
     uploaded = request.FILES.get("file")
     if uploaded is None:
         raise Refused("empty_file")
-    team = _team(request, request.data.get("team"))
-    kind = request.data.get("kind") or None
-    asset = services.ingest_file(team, request.user, uploaded.temporary_file_path(), uploaded.name, kind)
+    team = _team(request, options.get("team"))
+    asset = services.ingest_file(team, request.user, uploaded.temporary_file_path(), uploaded.name,
+                                 options.get("kind") or None)
     return Response(AssetSerializer(asset).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses=AssetSerializer)
+@extend_schema(methods=["GET"], responses=AssetSerializer, operation_id="assets_retrieve")
+@extend_schema(methods=["DELETE"], responses={204: None}, operation_id="assets_destroy")
 @api_view(["GET", "DELETE"])
-@_refusals
 def asset_detail(request, asset_id):
     asset = access.get_asset_for_user(request.user, asset_id)
     if request.method == "DELETE":
@@ -203,7 +267,8 @@ def asset_detail(request, asset_id):
     return Response(AssetSerializer(asset).data)
 
 
-@extend_schema(responses={(200, "application/octet-stream"): bytes})
+@extend_schema(responses={**_media("video/mp4"), **{(code, "audio/mpeg"): OpenApiTypes.BINARY for code in (200, 206)}},
+               operation_id="assets_file")
 @api_view(["GET"])
 @permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
 def asset_file(request, asset_id):
@@ -216,26 +281,23 @@ def _upload_data(upload):
     return {"id": str(upload.pk), "name": upload.original_name, "size": upload.size, "received": upload.received}
 
 
-@extend_schema(request=UploadCreateSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=UploadCreateSerializer, responses={201: UploadSerializer}, operation_id="uploads_create")
 @api_view(["POST"])
-@_refusals
 def uploads(request):
     """Starts a resumable upload: then PUT its bytes in order with Content-Range, then POST complete/."""
     data = _validated(UploadCreateSerializer, request.data)
-    if data["size"] > settings.MAX_UPLOAD_BYTES:
-        raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
     team = _team(request, data.get("team"))
-    upload = Upload.objects.create(team=team, owner=request.user, original_name=data["name"], size=data["size"])
-    upload.part_path().parent.mkdir(parents=True, exist_ok=True)
-    upload.part_path().touch()
+    upload = services.start_upload(team, request.user, data["name"], data["size"])
     return Response(_upload_data(upload), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(request={"application/octet-stream": bytes}, responses=OpenApiTypes.OBJECT,
+@extend_schema(methods=["GET"], responses=UploadSerializer, operation_id="uploads_retrieve")
+@extend_schema(methods=["PUT"], request={"application/octet-stream": OpenApiTypes.BINARY},
+               responses={200: UploadSerializer}, operation_id="uploads_update",
                parameters=[OpenApiParameter("Content-Range", location="header", description="bytes START-END/TOTAL")])
+@extend_schema(methods=["DELETE"], responses={204: None}, operation_id="uploads_destroy")
 @api_view(["GET", "PUT", "DELETE"])
 @parser_classes([])
-@_refusals
 def upload_detail(request, upload_id):
     """GET: how many bytes arrived (resume from there). PUT: the next chunk. DELETE: abandon it."""
     upload = access.get_upload_for_user(request.user, upload_id)
@@ -246,6 +308,7 @@ def upload_detail(request, upload_id):
         upload.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
     start = _content_range_start(request.headers.get("Content-Range", ""))
+    services.refuse_when_low_on_disk()  # Before any byte is written.
     with open(upload.part_path(), "r+b") as part:
         # One writer per upload at a time: a lock on the part file, not a database transaction held
         # open while megabytes go to disk. A second PUT of the same upload is told to retry.
@@ -263,28 +326,29 @@ def upload_detail(request, upload_id):
             part.write(block[: upload.size - received])
             received += min(len(block), upload.size - received)
         part.flush()
-        Upload.objects.filter(pk=upload.pk, received=upload.received).update(received=received)
+        Upload.objects.filter(pk=upload.pk, received=upload.received).update(received=received,
+                                                                             updated_at=timezone.now())
     upload.received = received
     return Response(_upload_data(upload))
 
 
 def _offset_conflict(upload):
-    return Response({"error": {"code": "upload_offset", "message": message_for("upload_offset")},
-                     **_upload_data(upload)}, status=status.HTTP_409_CONFLICT)
+    return Response({**error_body("upload_offset", message_for("upload_offset")), **_upload_data(upload)},
+                    status=status.HTTP_409_CONFLICT)
 
 
-@extend_schema(request=None, responses=AssetSerializer)
+@extend_schema(request=UploadCompleteSerializer, responses={201: AssetSerializer}, operation_id="uploads_complete")
 @api_view(["POST"])
-@_refusals
 def upload_complete(request, upload_id):
     """Validates the uploaded bytes by content and turns them into an asset (or refuses, keeping nothing)."""
     upload = access.get_upload_for_user(request.user, upload_id)
     if upload.received != upload.size:
         raise Refused("upload_incomplete")
+    kind = _validated(UploadCompleteSerializer, request.data).get("kind") or None
     part = upload.part_path()
     try:
-        asset = services.ingest_file(upload.team, request.user, part, upload.original_name,
-                                     request.data.get("kind") or None)
+        asset = services.ingest_file(upload.team, request.user, part, upload.original_name, kind,
+                                     reserved=upload.size)
     finally:
         part.unlink(missing_ok=True)
         upload.delete()
@@ -301,11 +365,11 @@ def _content_range_start(header):
 
 # --- Jobs --------------------------------------------------------------------------------------
 
-@extend_schema(request=JobCreateSerializer, responses=JobSerializer, methods=["POST"], operation_id="jobs_create",
+@extend_schema(request=JobCreateSerializer, responses={201: JobCreatedSerializer, 200: JobSerializer}, methods=["POST"],
+               operation_id="jobs_create",
                parameters=[OpenApiParameter("Idempotency-Key", location="header", required=False)])
-@extend_schema(methods=["GET"], responses=JobSerializer(many=True), operation_id="jobs_list")
+@extend_schema(methods=["GET"], responses=paginated(JobSerializer), operation_id="jobs_list", parameters=[PAGE])
 @api_view(["GET", "POST"])
-@_refusals
 def jobs(request):
     """GET: your jobs (a team admin sees the team's). POST: one audio with one or more videos."""
     if request.method == "GET":
@@ -318,7 +382,7 @@ def jobs(request):
     audio = visible.filter(pk=data["audio"]).first() if data["audio"] is not None else None
     videos_by_id = visible.in_bulk(data["videos"])
     if (data["audio"] is not None and audio is None) or any(pk not in videos_by_id for pk in data["videos"]):
-        raise Invalid({"fields": {"assets": ["No such asset in this team."]}})
+        raise serializers.ValidationError({"assets": [_("No such asset in this team.")]})
     script = None
     if data["text"] is not None:
         script = {"text": data["text"], "voice": data["voice"] or _default_voice(), "speed": data["speed"]}
@@ -333,13 +397,13 @@ def jobs(request):
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-@extend_schema(responses=JobSerializer)
+@extend_schema(responses=JobSerializer, operation_id="jobs_retrieve")
 @api_view(["GET"])
 def job_detail(request, job_id):
     return Response(JobSerializer(access.get_or_404(_jobs_queryset(request.user), job_id)).data)
 
 
-@extend_schema(request=None, responses=JobSerializer)
+@extend_schema(request=None, responses=JobSerializer, operation_id="jobs_cancel")
 @api_view(["POST"])
 def job_cancel(request, job_id):
     job = access.get_job_for_user(request.user, job_id)
@@ -347,23 +411,22 @@ def job_cancel(request, job_id):
     return Response(JobSerializer(_jobs_queryset(request.user).get(pk=job.pk)).data)
 
 
-@extend_schema(parameters=[OpenApiParameter("after", int, description="Only events with a larger seq")],
-               responses=OpenApiTypes.OBJECT)
+@extend_schema(parameters=[OpenApiParameter("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                                            description="Only events with a larger seq")], operation_id="jobs_events",
+               responses=EventsSerializer)
 @api_view(["GET"])
 def job_events(request, job_id):
     """The job's log in order; pass ?after=SEQ to fetch what a client missed."""
     job = access.get_job_for_user(request.user, job_id)
-    try:
-        after = max(0, int(request.query_params.get("after", 0)))
-    except ValueError:
-        after = 0
+    after = _query_id(request, "after", minimum=0) or 0
     events = JobEvent.objects.filter(job=job, seq__gt=after).order_by("seq")[:1000]
     return Response({"job": job.pk, "events": [event.as_message() for event in events]})
 
 
 # --- Results -----------------------------------------------------------------------------------
 
-@extend_schema(responses=ResultSerializer)
+@extend_schema(methods=["GET"], responses=ResultSerializer, operation_id="results_retrieve")
+@extend_schema(methods=["DELETE"], responses={204: None}, operation_id="results_destroy")
 @api_view(["GET", "DELETE"])
 def result_detail(request, result_id):
     result = access.get_result_for_user(request.user, result_id)
@@ -373,7 +436,7 @@ def result_detail(request, result_id):
     return Response(ResultSerializer(result).data)
 
 
-@extend_schema(request=None, responses=ResultSerializer)
+@extend_schema(request=None, responses=ResultSerializer, operation_id="results_cancel")
 @api_view(["POST"])
 def result_cancel(request, result_id):
     result = access.get_result_for_user(request.user, result_id)
@@ -382,9 +445,8 @@ def result_cancel(request, result_id):
     return Response(ResultSerializer(result).data)
 
 
-@extend_schema(request=None, responses=ResultSerializer)
+@extend_schema(request=None, responses=ResultSerializer, operation_id="results_retry")
 @api_view(["POST"])
-@_refusals
 def result_retry(request, result_id):
     """Runs a failed or cancelled video again (counted against the team's quota like a new one)."""
     result = access.get_result_for_user(request.user, result_id)
@@ -394,7 +456,8 @@ def result_retry(request, result_id):
     return Response(ResultSerializer(result).data)
 
 
-@extend_schema(responses={(200, "video/mp4"): bytes})
+@extend_schema(responses=_media("video/mp4"), operation_id="results_download",
+               parameters=[OpenApiParameter("download", str, enum=["1"], description="1: as an attachment")])
 @api_view(["GET"])
 @permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
 def result_download(request, result_id):
@@ -405,7 +468,7 @@ def result_download(request, result_id):
     return stream_file(request, result.output, name, "video/mp4", inline=request.query_params.get("download") != "1")
 
 
-@extend_schema(responses={(200, "image/jpeg"): bytes})
+@extend_schema(responses=_media("image/jpeg"), operation_id="results_thumbnail")
 @api_view(["GET"])
 @permission_classes([AllowAny])  # Media answers 404 to anyone not allowed, signed in or not.
 def result_thumbnail(request, result_id):
@@ -415,7 +478,7 @@ def result_thumbnail(request, result_id):
     return stream_file(request, result.thumbnail, f"{result.pk}.jpg", "image/jpeg")
 
 
-@extend_schema(request=IdsSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=IdsSerializer, responses=DeletedSerializer, operation_id="results_bulk_delete")
 @api_view(["POST"])
 def results_bulk_delete(request):
     ids = _validated(IdsSerializer, request.data)["ids"]
@@ -426,17 +489,19 @@ def results_bulk_delete(request):
 
 
 @extend_schema(parameters=[OpenApiParameter("ids", str, description="Comma-separated result ids"),
-                           OpenApiParameter("job", int, description="Every finished result of a job")],
-               responses={(200, "application/zip"): bytes})
+                           OpenApiParameter("job", {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                                            description="Every finished result of a job")],
+               responses={(200, "application/zip"): OpenApiTypes.BINARY}, operation_id="results_zip")
 @api_view(["GET"])
 def results_zip(request):
     """A ZIP of the finished results picked by `ids` or `job`, streamed as it is built."""
     queryset = access.results_for_user(request.user).filter(state=Result.State.SUCCEEDED).exclude(output="")
-    if request.query_params.get("job"):
-        queryset = queryset.filter(job_id=_int_or_none(request.query_params["job"]))
-        filename = f"heygem-job-{request.query_params['job']}.zip"
+    job_id = _query_id(request, "job")
+    if job_id is not None:
+        queryset = queryset.filter(job_id=job_id)
+        filename = f"heygem-job-{job_id}.zip"
     else:
-        ids = [_int_or_none(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
+        ids = [parse_id(part) for part in request.query_params.get("ids", "").split(",")[:1000] if part.strip()]
         queryset = queryset.filter(pk__in=[pk for pk in ids if pk is not None])
         filename = "heygem-videos.zip"
     results = list(queryset.select_related("video").order_by("pk"))
@@ -445,11 +510,12 @@ def results_zip(request):
     return zip_response(request, results, filename)
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=UsageSerializer, operation_id="usage_retrieve", parameters=[
+    OpenApiParameter("team", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Defaults to the current team.")])
 @api_view(["GET"])
 def team_usage(request):
     """Your current team's usage against its quota."""
-    return Response(services.usage(_team(request, request.query_params.get("team"))))
+    return Response(services.usage(_team(request, _query_id(request, "team"))))
 
 
 # --- Voices (scripts) ---------------------------------------------------------------------------
@@ -476,7 +542,7 @@ def _default_voice():
     return engine_voices.default_voice_id(settings.VOICES_DIRS) or ""
 
 
-@extend_schema(responses=VoiceSerializer(many=True))
+@extend_schema(responses=VoiceSerializer(many=True), operation_id="voices_list")
 @api_view(["GET"])
 def voices(request):
     """The voices a script can be spoken with: installed here, nothing downloaded. The first is the default."""
@@ -485,9 +551,9 @@ def voices(request):
     return Response([voice.to_dict() for voice in engine_voices.list_voices(settings.VOICES_DIRS)])
 
 
-@extend_schema(request=PreviewSerializer, responses={(200, "audio/wav"): bytes})
+@extend_schema(request=PreviewSerializer, responses={(200, "audio/wav"): OpenApiTypes.BINARY},
+               operation_id="voices_preview")
 @api_view(["POST"])
-@_refusals
 def voice_preview(request):
     """The script's first sentence, spoken: a WAV to play before any job is made."""
     from inference import voices as engine_voices
@@ -505,10 +571,3 @@ def voice_preview(request):
         response = HttpResponse(path.read_bytes(), content_type="audio/wav")
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _int_or_none(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

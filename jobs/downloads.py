@@ -85,8 +85,16 @@ def stream_file(request, field, filename, content_type, *, inline=True):
     response["Accept-Ranges"] = "bytes"
     if status == 206:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response["Content-Disposition"] = content_disposition_header(not inline, filename)
+    response["Content-Disposition"] = content_disposition_header(not inline, safe_filename(filename))
     return response
+
+
+def safe_filename(name, default="download"):
+    """A file name to offer in Content-Disposition: no folders, no control or reserved characters, no
+    leading dots, any script kept (`../../etc/passwd.mp4` becomes `passwd.mp4`)."""
+    name = re.split(r"[/\\]", str(name))[-1]
+    name = _UNSAFE_NAME.sub("_", name).strip(" ._")[:150]
+    return name or default
 
 
 def _accel_redirect(field, filename, content_type, inline):
@@ -96,7 +104,7 @@ def _accel_redirect(field, filename, content_type, inline):
     """
     response = HttpResponse(content_type=content_type)
     response["X-Accel-Redirect"] = settings.MEDIA_X_ACCEL_PREFIX + quote(field.name)
-    response["Content-Disposition"] = content_disposition_header(not inline, filename)
+    response["Content-Disposition"] = content_disposition_header(not inline, safe_filename(filename))
     return response
 
 

@@ -30,6 +30,7 @@ MESSAGES = {
     "upload_offset": _("This part of the upload does not continue where the file stopped. Resume from the reported size."),
     "upload_incomplete": _("The upload is not complete yet."),
     "not_retryable": _("Only a failed or cancelled video can be run again."),
+    "too_many_uploads": _("You already have %(count)d uploads in progress. Finish or remove some first."),
     "low_disk": _("The server is almost out of disk space. New videos are paused until an admin frees some."),
     "worker_lost": _("The worker processing this video stopped responding."),
     # Scripts (text-to-speech).
@@ -42,7 +43,23 @@ MESSAGES = {
                            "ask an admin."),
     "audio_or_script": _("Give either an audio file or a script for the voice, not both."),
     "internal_error": _("Something went wrong on our side. The job id is %(job)s; an admin can look it up."),
+    "webhook_url": _("The webhook address must be an http:// or https:// URL with a host name."),
+    "webhook_unresolved": _("The webhook host %(host)s could not be found."),
+    "webhook_address": _("The webhook host %(host)s leads to %(address)s, %(kind)s address: this server only calls "
+                         "public addresses."),
 }
+
+
+# The HTTP status the API answers with for a refusal; 400 for any code not listed.
+HTTP_STATUS = {
+    "no_team": 403, "file_too_large": 413, "input_too_large": 413, "asset_in_use": 409, "upload_offset": 409,
+    "upload_incomplete": 409, "not_retryable": 409, "quota_storage": 403, "quota_jobs": 429, "quota_minutes": 403,
+    "too_many_uploads": 429, "low_disk": 507, "script_too_long": 413, "voice_unavailable": 503,
+}
+
+
+def http_status(code):
+    return HTTP_STATUS.get(code, 400)
 
 
 class Refused(Exception):
@@ -62,7 +79,8 @@ def message_for(code, **params):
     """The message for `code` in the active language. Numbers are formatted here, at render time,
     so a message stored or raised under one language shows correctly in another."""
     template = MESSAGES.get(code, MESSAGES["internal_error"])
-    values = {"job": "?", "minutes": settings.MAX_INPUT_SECONDS // 60, "size": ""} | params
+    values = {"job": "?", "minutes": settings.MAX_INPUT_SECONDS // 60, "count": 0, "size": "", "host": "",
+              "address": "", "kind": ""} | params
     if "limit_bytes" in params:
         values["size"] = filesizeformat(params["limit_bytes"])
     return str(template) % values

@@ -21,11 +21,11 @@ from django.utils import timezone
 
 from accounts.models import Quota
 from jobs.models import Asset, Job, Result
+from jobs.recovery import WORK_DIR_PREFIX
 from jobs.services import record_event
 
 log = logging.getLogger("heygem.retention")
 FINISHED = (Result.State.SUCCEEDED, Result.State.FAILED, Result.State.CANCELLED)
-WORK_DIR_PREFIX = "heygem-job-"  # jobs.tasks makes one such folder per running video
 
 
 def purge_expired(now=None):
@@ -92,12 +92,13 @@ def _delete_upload(asset, removed):
 
 
 def purge_stale_temporary_files(older_than=timedelta(hours=24)):
-    """Resumable uploads abandoned half-way (rows and partial files), and the work folders of
-    workers that were killed before they could clean up. Returns how many it removed."""
+    """Resumable uploads that expired (rows and partial files), and the work folders of workers that
+    were killed before they could clean up. Returns how many it removed."""
     from jobs.models import Upload
 
     count = 0
-    for upload in Upload.objects.filter(updated_at__lt=timezone.now() - older_than):
+    expired = timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRY_SECONDS)
+    for upload in Upload.objects.filter(updated_at__lt=expired):
         if Upload.objects.filter(pk=upload.pk).delete()[0]:
             upload.part_path().unlink(missing_ok=True)
             count += 1

@@ -147,6 +147,10 @@ class Result(models.Model):
     minutes = models.FloatField(_("minutes"),
                                 help_text=_("Minutes of output this result counts against the monthly quota."))
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # The worker process running it ("host:pid", jobs.recovery.worker_name), so a dead one is noticed at once.
+    worker = models.CharField(_("worker"), max_length=100, blank=True)
+    # When it last entered the queue: a queued result with no message after a grace period is sent again.
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)

@@ -9,6 +9,7 @@ job's WebSocket group after the transaction commits.
 import hashlib
 import logging
 import secrets
+from collections import Counter
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -25,7 +26,7 @@ from django.utils import timezone, translation
 import inference
 from accounts.models import Quota
 from jobs.errors import Refused, message_for
-from jobs.models import Asset, Job, JobEvent, Result, output_path
+from jobs.models import Asset, Job, JobEvent, Result, Upload, output_path
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,18 @@ def _result_changed(result_id):
 # --- Storage and quota -------------------------------------------------------------------------
 
 def storage_used(team_id):
-    """Bytes the team stores: uploads, outputs and thumbnails, from the database."""
+    """Bytes the team stores or has reserved: uploads, outputs and thumbnails, and the declared size of every
+    resumable upload still open (its bytes arrive later, but count from the start)."""
     uploads = Asset.objects.filter(team_id=team_id).aggregate(n=Sum("size"))["n"] or 0
     outputs = Result.objects.filter(job__team_id=team_id).aggregate(
         n=Sum(F("output_size") + F("thumbnail_size")))["n"] or 0
-    return uploads + outputs
+    reserved = open_uploads().filter(team_id=team_id).aggregate(n=Sum("size"))["n"] or 0
+    return uploads + outputs + reserved
+
+
+def open_uploads():
+    """Resumable uploads not yet completed and not expired (idle for less than UPLOAD_EXPIRY_SECONDS)."""
+    return Upload.objects.filter(updated_at__gte=timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRY_SECONDS))
 
 
 def minutes_used_this_month(team_id, now=None):
@@ -126,17 +134,41 @@ def _safe_suffix(name):
     return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ""
 
 
-def ingest_file(team, owner, path, original_name, expected_kind=None):
+def start_upload(team, owner, name, size):
+    """Opens a resumable upload of `size` bytes, reserving them against the team's quota and the free disk.
+
+    A person has at most MAX_OPEN_UPLOADS open at once; each expires when idle (see open_uploads).
+    Raises Refused.
+    """
+    if size == 0:
+        raise Refused("empty_file")
+    if size > settings.MAX_UPLOAD_BYTES:
+        raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
+    if open_uploads().filter(owner=owner).count() >= settings.MAX_OPEN_UPLOADS:
+        raise Refused("too_many_uploads", count=settings.MAX_OPEN_UPLOADS)
+    refuse_when_low_on_disk(also_needed=size)
+    with transaction.atomic():
+        quota = Quota.objects.select_for_update().get(team=team)
+        if storage_used(team.pk) + size > quota.storage_bytes:
+            raise Refused("quota_storage")
+        upload = Upload.objects.create(team=team, owner=owner, original_name=name[:255], size=size)
+    upload.part_path().parent.mkdir(parents=True, exist_ok=True)
+    upload.part_path().touch()
+    return upload
+
+
+def ingest_file(team, owner, path, original_name, expected_kind=None, *, reserved=0):
     """Validates a file on local disk by its content and stores it as an Asset of `team`.
 
     The file at `path` is moved (local storage) or streamed (S3) into storage, or left in place when
-    refused. The same person uploading the same bytes again gets the stored Asset back. Raises Refused.
+    refused. The same person uploading the same bytes again gets the stored Asset back, under the new
+    name. `reserved` is what the completed upload already holds against the quota. Raises Refused.
     """
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
         raise Refused("empty_file")
-    _refuse_when_low_on_disk()
+    refuse_when_low_on_disk()
     if size > settings.MAX_UPLOAD_BYTES:
         raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
     try:
@@ -163,6 +195,9 @@ def ingest_file(team, owner, path, original_name, expected_kind=None):
     digest = sha256_file(path)
     existing = Asset.objects.filter(team=team, owner=owner, sha256=digest).first()
     if existing:
+        if existing.original_name != original_name[:255]:
+            existing.original_name = original_name[:255]
+            existing.save(update_fields=["original_name"])
         return existing
     asset = Asset(team=team, owner=owner, kind=kind, original_name=original_name[:255], size=size, sha256=digest,
                   duration_s=info.duration_s, has_audio=info.has_audio, width=info.width, height=info.height,
@@ -174,7 +209,7 @@ def ingest_file(team, owner, path, original_name, expected_kind=None):
     try:
         with transaction.atomic():
             quota = Quota.objects.select_for_update().get(team=team)
-            if storage_used(team.pk) + size > quota.storage_bytes:
+            if storage_used(team.pk) - reserved + size > quota.storage_bytes:
                 raise Refused("quota_storage")
             asset.save()
     except IntegrityError:
@@ -219,7 +254,11 @@ def create_job(user, team, audio, videos, *, script=None, backend="auto", length
         raise Refused("no_audio_stream")
     else:
         seconds = audio.duration_s
-    _refuse_when_low_on_disk()
+    if webhook_url:
+        from jobs.webhooks import check_url
+
+        check_url(webhook_url)  # Outside the transaction: it asks DNS.
+    refuse_when_low_on_disk()
     if not videos or any(video.kind != Asset.Kind.VIDEO for video in videos):
         raise Refused("no_video_stream")
     minutes = seconds / 60
@@ -237,15 +276,16 @@ def create_job(user, team, audio, videos, *, script=None, backend="auto", length
                 quality=quality, idempotency_key=idempotency_key, webhook_url=webhook_url,
                 webhook_secret=secrets.token_hex(32) if webhook_url else "",
                 **({"script": script["text"], "voice": script["voice"], "speed": script["speed"]} if script else {}))
-            results = [Result.objects.create(job=job, video=video, minutes=minutes) for video in videos]
+            results = [Result.objects.create(job=job, video=video, minutes=minutes, queued_at=timezone.now())
+                       for video in videos]
             record_event(job.pk, "job.created", f"{len(results)} video(s) queued",
                          data={"results": [r.pk for r in results]})
             for result in results:
                 _result_changed(result.pk)
                 if script is None:
-                    transaction.on_commit(partial(enqueue_result, result.pk, audio.duration_s))
+                    _enqueue_after_commit(result.pk, audio.duration_s)
             if script is not None:
-                transaction.on_commit(partial(enqueue_speech, job.pk, seconds))
+                _send_after_commit(enqueue_speech, job.pk, seconds)
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -253,11 +293,16 @@ def create_job(user, team, audio, videos, *, script=None, backend="auto", length
     return job, True
 
 
-def _refuse_when_low_on_disk():
-    # Refuse up front rather than fail half-way through writing an output.
-    from jobs.housekeeping import low_on_disk
+def refuse_when_low_on_disk(also_needed=0):
+    """Refuses up front rather than fail half-way through writing. Open uploads count with the bytes they
+    still have to send, and `also_needed` with all of its own."""
+    from jobs.housekeeping import free_space
 
-    if low_on_disk():
+    space = free_space()
+    if space is None:
+        return
+    pending = open_uploads().aggregate(n=Sum(F("size") - F("received")))["n"] or 0
+    if space[0] - pending - also_needed < settings.MIN_FREE_DISK_BYTES:
         raise Refused("low_disk")
 
 
@@ -275,6 +320,31 @@ def _enqueue_work(result):
         enqueue_speech(result.job_id, check_seconds(result.job))
     else:
         enqueue_result(result.pk, result.job.audio.duration_s)
+
+
+def _enqueue_after_commit(result_id, audio_seconds):
+    """Queues a result once the transaction that made it queued commits."""
+    _send_after_commit(enqueue_result, result_id, audio_seconds)
+
+
+def _enqueue_work_after_commit(result):
+    """Queues a result, or first its job's script to be spoken, once the transaction commits."""
+    _send_after_commit(_enqueue_work, result)
+
+
+def _send_after_commit(send, *args):
+    """Calls `send(*args)` (which sends a message) once the transaction commits.
+
+    The database is the truth: when Redis cannot take the message, the result stays queued and the
+    scheduler sends it again (resend_orphaned_queued), so the change that queued it still succeeds.
+    """
+    def run():
+        try:
+            send(*args)
+        except Exception:
+            log.warning("Could not queue %s%r now; the scheduler will send it again", send.__name__, args,
+                        exc_info=True)
+    transaction.on_commit(run)
 
 
 def engine_config(job):
@@ -297,6 +367,8 @@ def claim_result(result_id):
     videos start in the order of their cards even when worker threads take their messages out of
     order. Each message still claims exactly one video (there is one message per queued video).
     Returns the claimed result, or None when none of the job's videos is queued any more."""
+    from jobs.recovery import worker_name
+
     now = timezone.now()
     job_id = Result.objects.filter(pk=result_id).values_list("job_id", flat=True).first()
     with transaction.atomic():
@@ -305,7 +377,7 @@ def claim_result(result_id):
             # Conditional: a thread that lost the race for this one (0 rows) tries the next.
             if Result.objects.filter(pk=candidate, state=Result.State.QUEUED).update(
                     state=Result.State.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
-                    progress=0.0, stage="starting", frames_done=0, frames_total=0):
+                    progress=0.0, stage="starting", frames_done=0, frames_total=0, worker=worker_name()[:100]):
                 result_id = candidate
                 break
         else:
@@ -417,7 +489,7 @@ def retry_result(result, *, by_user=False):
     An administrator's retry (the admin action) is free; a user's is checked against the team's quota
     under its lock, as a new job would be. Raises Refused when the quota or the disk says no."""
     if by_user:
-        _refuse_when_low_on_disk()
+        refuse_when_low_on_disk()
     with transaction.atomic():
         if by_user:
             quota = Quota.objects.select_for_update().get(team_id=result.job.team_id)
@@ -428,14 +500,14 @@ def retry_result(result, *, by_user=False):
                 raise Refused("quota_minutes")
         updated = Result.objects.filter(pk=result.pk, state__in=(Result.State.FAILED, Result.State.CANCELLED)).update(
             state=Result.State.QUEUED, progress=0.0, stage="", error_code="", error_message="", attempts=0,
-            started_at=None, finished_at=None, heartbeat_at=None)
+            started_at=None, finished_at=None, heartbeat_at=None, worker="", queued_at=timezone.now())
         if updated:
             Job.objects.filter(pk=result.job_id).update(finished_at=None)
             record_event(result.job_id, "result.requeued",
                          "Queued again" if by_user else "Queued again by an administrator", result.pk,
                          data={"reason": "retry"})
             _result_changed(result.pk)
-            transaction.on_commit(partial(_enqueue_work, result))
+            _enqueue_work_after_commit(result)
     return bool(updated)
 
 
@@ -471,48 +543,118 @@ def _job_maybe_finished(job_id):
         transaction.on_commit(lambda: deliver_webhook.send(job_id))
 
 
-# --- The reaper --------------------------------------------------------------------------------
+# --- Handing back and the reaper ---------------------------------------------------------------
+
+def hand_back_result(result):
+    """RUNNING -> QUEUED for a worker that is stopping (a restart, Ctrl-C): the video starts again from the
+    beginning on the next worker, and the interrupted attempt does not count towards MAX_ATTEMPTS."""
+    with transaction.atomic():
+        updated = _still_mine(result).update(
+            state=Result.State.QUEUED, attempts=F("attempts") - 1, progress=0.0, stage="", frames_done=0,
+            frames_total=0, started_at=None, heartbeat_at=None, worker="", queued_at=timezone.now())
+        if updated:
+            record_event(result.job_id, "result.requeued", "The worker was stopped; queued again", result.pk,
+                         data={"reason": "worker_stopped"})
+            _result_changed(result.pk)
+            _enqueue_after_commit(result.pk, result.job.audio.duration_s)
+    return bool(updated)
+
+
+def _lost_worker(result, now, live_workers):
+    """Why the worker of a running result is known to be gone, or None while it may still work on it."""
+    from jobs.recovery import local_worker_is_gone
+
+    if result.heartbeat_at and result.heartbeat_at < now - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS):
+        return "The worker stopped responding; queued again"
+    if not result.worker:
+        return None
+    gone_here = local_worker_is_gone(result.worker)
+    if gone_here is not None:
+        # On this host the process table says it for sure (a killed worker process, a crashed machine's
+        # supervisor restarting): no need to wait for the timeout.
+        return "The worker processing this video stopped; queued again" if gone_here else None
+    # Elsewhere: its heartbeat key expired, and the result has not moved for a few heartbeat periods (a
+    # flushed Redis loses the keys until the next beat).
+    quiet = now - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    if live_workers is not None and result.worker not in live_workers and (result.heartbeat_at or now) < quiet:
+        return "The worker processing this video stopped; queued again"
+    return None
+
 
 def reap_stale_results(now=None):
-    """Results whose worker stopped reporting are re-queued once, then failed with worker_lost.
+    """Results whose worker is gone are re-queued once, then failed with worker_lost.
 
-    Returns (requeued, failed) counts. Safe to run from several processes: each change is conditional.
+    A worker is gone when it stopped reporting for WORKER_LOST_AFTER_SECONDS, or sooner when its process is
+    known to be dead (jobs.recovery). Returns (requeued, failed) counts. Safe to run from several processes:
+    each change is conditional on the result still being the same claim.
     """
+    from heygem_site.broker import live_workers as list_live_workers
+
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS)
+    try:
+        live_workers = list_live_workers()
+    except Exception:
+        live_workers = None  # Redis away: only the local process table and the timeout decide.
     requeued = failed = 0
-    for result in Result.objects.filter(state=Result.State.RUNNING, heartbeat_at__lt=cutoff).select_related("job__audio"):
+    for result in Result.objects.filter(state=Result.State.RUNNING).select_related("job__audio"):
+        reason = _lost_worker(result, now, live_workers)
+        if reason is None:
+            continue
+        claim = Result.objects.filter(pk=result.pk, state=Result.State.RUNNING, attempts=result.attempts,
+                                      heartbeat_at=result.heartbeat_at)
         if result.attempts < MAX_ATTEMPTS:
             with transaction.atomic():
-                moved = Result.objects.filter(pk=result.pk, state=Result.State.RUNNING,
-                                              heartbeat_at__lt=cutoff).update(
-                    state=Result.State.QUEUED, progress=0.0, stage="", heartbeat_at=None)
+                moved = claim.update(state=Result.State.QUEUED, progress=0.0, stage="", heartbeat_at=None, worker="",
+                                     queued_at=timezone.now())
                 if moved:
-                    record_event(result.job_id, "result.requeued", "The worker stopped responding; queued again",
-                                 result.pk)
+                    record_event(result.job_id, "result.requeued", reason, result.pk, data={"reason": "worker_lost"})
                     _result_changed(result.pk)
-                    transaction.on_commit(partial(_enqueue_work, result))
+                    _enqueue_work_after_commit(result)
                     requeued += 1
-        elif fail_result(result.pk, "worker_lost"):
+        elif fail_result(result.pk, "worker_lost", attempt=result.attempts):
             failed += 1
     return requeued, failed
 
 
-def resend_orphaned_queued(older_than_seconds=60):
-    """Re-sends queued results whose queue message is gone (Redis flushed or lost).
+def resend_orphaned_queued(grace_seconds=15):
+    """Re-sends queued results that no queue message will ever deliver, whatever else the queue holds.
 
-    Only when the worker queue holds no message at all, so a normal backlog is never duplicated;
-    a duplicate would be harmless anyway, since claiming is conditional.
+    A message can be lost with Redis (flushed, or down when the result was queued) or with a worker killed
+    after it fetched it; broker.pending_messages() first hands a dead worker's fetched messages back. A
+    result queued less than `grace_seconds` ago is left alone: its message may still be on its way. A
+    duplicate would be harmless anyway, since claiming is conditional.
     """
-    from heygem_site.broker import broker
+    from heygem_site.broker import pending_messages
 
-    if broker.client.hlen(f"{settings.DRAMATIQ_NAMESPACE}:gpu.msgs"):
-        return 0
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    orphans = Result.objects.filter(state=Result.State.QUEUED, created_at__lt=cutoff).select_related("job__audio")
-    for result in orphans:
-        _enqueue_work(result)
-    return len(orphans)
+    messages = pending_messages("gpu")
+    delivered = [message.args[0] for message in messages if message.actor_name == "run_lipsync" and message.args]
+    # A script job waits for one speak_script message (by job id) before its results get their own.
+    speaking = {message.args[0] for message in messages if message.actor_name == "speak_script" and message.args}
+    queued = list(Result.objects.filter(state=Result.State.QUEUED).select_related("job__audio")
+                  .order_by("job_id", "pk"))
+    queued_ids = {result.pk for result in queued}
+    # A message starts the first queued video of its job (claim_result), not always its own: a message whose
+    # own video another message started still starts one of the job's queued videos.
+    job_of = dict(Result.objects.filter(pk__in=set(delivered) - queued_ids).values_list("pk", "job_id"))
+    spare = Counter(job_of[pk] for pk in delivered if pk in job_of)
+    delivered_ids = set(delivered)
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    count = 0
+    for result in queued:
+        if result.pk in delivered_ids or (result.job.needs_speech and result.job_id in speaking):
+            continue
+        if (result.queued_at or result.created_at) >= cutoff:
+            continue  # Its message may still be on its way.
+        if not result.job.needs_speech and spare[result.job_id]:
+            spare[result.job_id] -= 1
+            continue
+        if result.job.needs_speech:
+            speaking.add(result.job_id)
+            enqueue_speech(result.job_id, check_seconds(result.job))
+        else:
+            enqueue_result(result.pk, result.job.audio.duration_s)
+        count += 1
+    return count
 
 
 # --- Scripts: speech synthesised by a worker before the lips are synced ---------------------------
@@ -590,11 +732,26 @@ def attach_speech(job, wav_path, phones):
                 audio=asset, phones=[[p, s, e] for p, s, e in phones] if phones is not None else None):
             return False
         Result.objects.filter(job=job).update(minutes=asset.duration_s / 60)
+        Result.objects.filter(job=job, state=Result.State.QUEUED).update(queued_at=timezone.now())
         record_event(job.pk, "job.spoken", f"Spoke the script: {asset.duration_s:.1f} s of speech",
                      data={"audio": asset.pk, "duration_s": asset.duration_s})
         for result_id in Result.objects.filter(job=job, state=Result.State.QUEUED).values_list("pk", flat=True):
-            transaction.on_commit(partial(enqueue_result, result_id, asset.duration_s))
+            _enqueue_after_commit(result_id, asset.duration_s)
     return True
+
+
+def hand_back_speech(job):
+    """A worker that is stopping gives up speaking a script: the claim is released and the speech is sent again,
+    to be spoken from the start by the next worker. Returns False when it was spoken (or handed back) already."""
+    with transaction.atomic():
+        released = Job.objects.filter(pk=job.pk, audio__isnull=True).exclude(speech_claimed_at=None).update(
+            speech_claimed_at=None)
+        if released:
+            Result.objects.filter(job=job, state=Result.State.QUEUED).update(queued_at=timezone.now())
+            record_event(job.pk, "job.log", "The worker was stopped; the script is queued again",
+                         data={"reason": "worker_stopped"})
+            _send_after_commit(enqueue_speech, job.pk, check_seconds(job))
+    return bool(released)
 
 
 def fail_speech(job, code):

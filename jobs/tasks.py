@@ -1,15 +1,12 @@
 """Dramatiq actors: thin and idempotent. They receive ids, claim through the services, call the
 engine, and finish or fail the result. Importing heygem_site.broker first binds them to Redis."""
 
-import hashlib
-import hmac
+import errno
 import itertools
-import json
 import logging
 import shutil
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import dramatiq
@@ -19,11 +16,10 @@ from heygem_site.broker import broker  # noqa: F401
 
 import inference
 from inference import voices
-from jobs import services
+from jobs import recovery, services, webhooks
 from jobs.errors import Refused
-from jobs.housekeeping import WORK_DIR_PREFIX
 from jobs.media import make_thumbnail
-from jobs.models import Job, Result
+from jobs.models import Result
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +61,8 @@ class Reporter:
             self.cancelled = True
 
     def should_cancel(self):
+        if recovery.stopping.is_set():
+            return True  # The worker is stopping: run_lipsync hands the video back.
         now = time.monotonic()
         if not self.cancelled and now - self.last_check >= self.interval:
             self.last_check = now
@@ -91,7 +89,7 @@ def run_lipsync(result_id):
     result_id = result.pk  # The job's first queued video, which may not be the message's.
     job = result.job
     reporter = Reporter(result, start=services.SPEECH_SHARE if job.script else 0.0)
-    with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as workdir:
+    with tempfile.TemporaryDirectory(prefix=recovery.work_dir_prefix()) as workdir:
         try:
             video = _local_path(result.video.file, workdir)
             audio = _local_path(job.audio.file, workdir)
@@ -104,14 +102,32 @@ def run_lipsync(result_id):
             thumbnail = make_thumbnail(output, Path(workdir) / "poster.jpg")
             services.finish_result(result, output, thumbnail, report)
         except inference.Cancelled:
-            pass  # Whoever stopped it (a cancel, the reaper) has already set the state.
+            # A stopping worker hands its video back to the queue; otherwise whoever stopped it (a cancel,
+            # the reaper) has already set the state.
+            if recovery.stopping.is_set():
+                services.hand_back_result(result)
         except inference.InferenceError as exc:
             log.info("Result %s failed: %s", result_id, exc, extra={"job": result.job_id, "result": result_id})
             services.fail_result(result_id, exc.code, attempt=result.attempts)
-        except Exception:
+        except Exception as exc:
+            if _disk_full(exc):
+                log.warning("Result %s failed: the disk is full", result_id, extra={"job": result.job_id, "result": result_id})
+                services.fail_result(result_id, "low_disk", attempt=result.attempts)
+                return
             log.exception("Result %s failed unexpectedly", result_id, extra={"job": result.job_id, "result": result_id})
             services.fail_result(result_id, "internal_error", attempt=result.attempts)
             raise
+
+
+def _disk_full(exc):
+    """Whether `exc`, or an error it was raised from, says the disk (temp folder or media) is full."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 @dramatiq.actor(queue_name="gpu", max_retries=0, time_limit=2 * 3600 * 1000)
@@ -130,9 +146,11 @@ def speak_script(job_id):
                 raise inference.Cancelled()
 
     def should_cancel():
-        return not Result.objects.filter(job_id=job_id, state=Result.State.QUEUED).exists()
+        # A stopping worker hands the script back (below), to be spoken from the start by the next one.
+        return recovery.stopping.is_set() or not Result.objects.filter(job_id=job_id,
+                                                                        state=Result.State.QUEUED).exists()
 
-    with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as workdir:
+    with tempfile.TemporaryDirectory(prefix=recovery.work_dir_prefix()) as workdir:
         wav = Path(workdir) / "speech.wav"
         try:
             services.report_speech_progress(job, 0.0, 0, 0)
@@ -141,13 +159,19 @@ def speak_script(job_id):
                                        should_cancel=should_cancel)
             services.attach_speech(job, wav, speech.phones)
         except inference.Cancelled:
-            pass  # Every result was cancelled meanwhile.
+            if recovery.stopping.is_set():
+                services.hand_back_speech(job)
+            # Otherwise every result was cancelled meanwhile.
         except inference.InferenceError as exc:
             log.info("Job %s: the script could not be spoken: %s", job_id, exc, extra={"job": job_id})
             services.fail_speech(job, exc.code)
         except Refused as refused:
             services.fail_speech(job, refused.code)
-        except Exception:
+        except Exception as exc:
+            if _disk_full(exc):
+                log.warning("Job %s: the script could not be spoken: the disk is full", job_id, extra={"job": job_id})
+                services.fail_speech(job, "low_disk")
+                return
             log.exception("Job %s: speaking failed unexpectedly", job_id, extra={"job": job_id})
             services.fail_speech(job, "internal_error")
             raise
@@ -155,24 +179,9 @@ def speak_script(job_id):
 
 @dramatiq.actor(queue_name="default", max_retries=6, min_backoff=5_000, max_backoff=600_000, time_limit=60_000)
 def deliver_webhook(job_id):
-    """POSTs the finished job to its webhook, signed with HMAC-SHA256; retried with backoff."""
-    job = Job.objects.filter(pk=job_id).exclude(webhook_url="").first()
-    if job is None:
-        return
-    body = json.dumps(webhook_payload(job), sort_keys=True).encode()
-    signature = hmac.new(job.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(job.webhook_url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-HeyGem-Event": "job.finished",
-        "X-HeyGem-Signature": f"sha256={signature}"})
-    with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
-        if not 200 <= response.status < 300:
-            raise RuntimeError(f"webhook answered {response.status}")
+    """POSTs the finished job to its webhook, signed with HMAC-SHA256; retried with backoff.
 
-
-def webhook_payload(job):
-    return {
-        "event": "job.finished",
-        "job": job.pk,
-        "results": [{"id": r.pk, "state": r.state, "error_code": r.error_code, "video": r.video.original_name}
-                    for r in job.results.select_related("video").order_by("pk")],
-    }
+    Only to public addresses (or the operator's allow-list), checked on every connection (jobs/webhooks.py);
+    a refused address is not retried, and the job's log says why.
+    """
+    webhooks.deliver(job_id)

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import current_membership
 from accounts.models import Quota
+from heygem_site.ids import parse_id
 from inference import voices
 from jobs import pace, services
 from jobs.housekeeping import expiry_of
@@ -90,8 +91,8 @@ def _gallery_results(request):
     results = results_for_user(request.user).select_related("video", "job", "job__audio", "job__created_by")
     if filters["scope"] == "team" and _team_members_to_show(request) is not None:
         results = results.filter(job__team=current_membership(request).team)
-        if filters["member"].isdigit():
-            results = results.filter(job__created_by_id=int(filters["member"]))
+        if parse_id(filters["member"]) is not None:
+            results = results.filter(job__created_by_id=parse_id(filters["member"]))
         else:
             filters["member"] = ""
     else:
@@ -100,8 +101,8 @@ def _gallery_results(request):
     results = results.order_by("-created_at", "-pk")
     if filters["state"] in Result.State.values:
         results = results.filter(state=filters["state"])
-    if filters["job"].isdigit():
-        results = results.filter(job_id=int(filters["job"]))
+    if parse_id(filters["job"]) is not None:
+        results = results.filter(job_id=parse_id(filters["job"]))
     for key, lookup, at in (("since", "created_at__gte", time.min), ("until", "created_at__lte", time.max)):
         try:
             day = datetime.strptime(filters[key], "%Y-%m-%d").date()

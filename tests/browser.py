@@ -4,6 +4,7 @@ test database, signing in, screenshots and the page checks every page must pass.
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,28 @@ from tests.conftest import PASSWORD
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 WIDTHS = (390, 1024, 1440)
 LOCALES = {"en": "en-US", "zh-hans": "zh-CN"}
+
+
+def wait_until(page, expression, timeout=30_000):
+    """Waits until `expression` is true in the page, checked every 100 ms.
+
+    Playwright's page.wait_for_function re-evaluates its expression with eval() from a timer inside the
+    page, which the site's Content-Security-Policy (script-src 'self', no 'unsafe-eval') refuses; an
+    evaluate() sent from here is allowed, as it comes from the browser's own debugging protocol.
+    """
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            if page.evaluate(expression):
+                return
+        except Error as error:  # The page was navigating: look again in the new one.
+            if "context was destroyed" not in str(error):
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout / 1000:.0f} s: {expression}")
+        page.wait_for_timeout(100)
 
 
 @pytest.fixture(scope="module")

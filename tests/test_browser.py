@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobs.models import Asset, JobEvent, Result, Upload
-from tests.browser import browser, collected_static, screenshot, sign_in, watch  # noqa: F401 (fixtures)
+from tests.browser import browser, collected_static, screenshot, sign_in, wait_until, watch  # noqa: F401 (fixtures)
 from tests.conftest import shared
 from tests.jobs_factories import AUDIO, make_job
 from tests.processes import WebServer, Worker
@@ -54,8 +54,8 @@ def test_a_person_makes_a_batch_and_manages_the_results(page, personas, tmp_path
     page.click("#generate")
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
     job_url = page.url
-    page.wait_for_function("document.querySelectorAll('.result[data-state=succeeded]').length === 2",
-                           timeout=240_000)
+    wait_until(page, "document.querySelectorAll('.result[data-state=succeeded]').length === 2",
+                     timeout=240_000)
     assert page.locator(".result .progress").evaluate_all(
         "bars => bars.map(bar => bar.getAttribute('aria-valuenow'))") == ["100", "100"]
     assert page.locator(".result .log li").count() >= 4
@@ -91,7 +91,7 @@ def test_a_person_makes_a_batch_and_manages_the_results(page, personas, tmp_path
     assert "我的视频" in page.inner_text("nav")
     assert "删除此视频" in page.inner_text("#delete-current")
     page.goto(job_url)
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'finished'")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'finished'")
     assert "全部视频已完成" in page.inner_text("#job")
     screenshot(page, "job-zh")
     page.goto(page.base + "/")
@@ -121,12 +121,12 @@ def test_the_job_page_survives_a_dropped_websocket_and_catches_up(page, personas
                    audio="audio/speech_radio_16k_stereo_8s.wav")
     sign_in(page, "mei")
     page.goto(f"{page.base}/jobs/{job.pk}/")
-    page.wait_for_function("Number(document.querySelector('.result .progress').getAttribute('aria-valuenow')) > 0",
-                           timeout=120_000)
+    wait_until(page, "Number(document.querySelector('.result .progress').getAttribute('aria-valuenow')) > 0",
+                     timeout=120_000)
     page.evaluate("window.heygemJob.drop()")
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'reconnecting'")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'reconnecting'")
     page.wait_for_selector(".result[data-state=succeeded]", timeout=240_000)
     last = JobEvent.objects.filter(job=job).order_by("-seq").values_list("seq", flat=True).first()
-    page.wait_for_function(f"window.heygemJob.lastSeq() === {last}", timeout=30_000)
+    wait_until(page, f"window.heygemJob.lastSeq() === {last}", timeout=30_000)
     assert page.locator(".result .progress").get_attribute("aria-valuenow") == "100"
     assert page.locator(".result video").count() == 1

@@ -4,6 +4,7 @@ type, preview, generate a batch; and a script the server cannot speak, refused i
 import pytest
 
 from jobs.models import Asset, Job
+from tests.browser import wait_until
 from tests.conftest import shared
 from tests.test_browser import browser, collected_static, page, screenshot, sign_in, stack  # noqa: F401 (fixtures)
 
@@ -22,7 +23,7 @@ def test_a_person_types_a_script_previews_it_and_gets_a_batch_of_videos(page, pe
     assert page.locator("#script-voice option").first.get_attribute("value") == "en_US-joe-medium"
 
     page.click("#script-preview")
-    page.wait_for_function("document.getElementById('script-audio').src.startsWith('blob:')", timeout=30_000)
+    wait_until(page, "document.getElementById('script-audio').src.startsWith('blob:')", timeout=30_000)
     duration = page.locator("#script-audio").evaluate(
         "audio => audio.readyState >= 1 ? audio.duration : new Promise(resolve => "
         "audio.addEventListener('loadedmetadata', () => resolve(audio.duration)))")
@@ -34,11 +35,11 @@ def test_a_person_types_a_script_previews_it_and_gets_a_batch_of_videos(page, pe
     page.wait_for_selector("#generate:not([disabled])", timeout=60_000)
     page.click("#generate")
     page.wait_for_url("**/jobs/*/")
-    page.wait_for_function("document.querySelectorAll('.result[data-state=succeeded]').length === 2",
-                           timeout=300_000)
+    wait_until(page, "document.querySelectorAll('.result[data-state=succeeded]').length === 2",
+                     timeout=300_000)
     job = Job.objects.get()
     assert job.script == PARAGRAPH and job.audio.kind == "audio" and job.phones
-    page.wait_for_function("document.querySelectorAll('.result video').length === 2", timeout=30_000)
+    wait_until(page, "document.querySelectorAll('.result video').length === 2", timeout=30_000)
     assert "Speaking the script" in page.locator(".result .log").first.inner_text()
 
 

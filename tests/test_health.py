@@ -57,7 +57,8 @@ def test_a_nearly_full_disk_fails_readiness_and_refuses_new_jobs(client, setting
     assert "almost out of disk space" in refused.value.message
 
 
-def test_metrics_speak_prometheus_to_staff_and_the_internal_network(client, admin_user, personas, tmp_path):
+def test_metrics_speak_prometheus_to_staff_and_the_internal_network(client, admin_user, personas, tmp_path, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]  # as behind `make https`'s nginx
     job = make_job(personas, tmp_path)
     services.fail_result(job.results.get().pk, "no_face")
     text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()

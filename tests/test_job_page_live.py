@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from jobs import services
-from tests.browser import browser, collected_static, sign_in, watch, web_server  # noqa: F401 (fixtures)
+from tests.browser import browser, collected_static, sign_in, wait_until, watch, web_server  # noqa: F401 (fixtures)
 from tests.jobs_factories import VIDEOS, finish, make_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -34,7 +34,7 @@ def test_a_silent_connection_shows_reconnecting_and_catches_up(page, web_server,
     sign_in(page, "mei")
     page.clock.install()
     page.goto(f"{page.base}/jobs/{job.pk}/")
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'live'")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'live'")
 
     # The server stops answering without closing the socket (a stalled proxy, a frozen host).
     os.kill(web_server.proc.pid, signal.SIGSTOP)
@@ -46,8 +46,8 @@ def test_a_silent_connection_shows_reconnecting_and_catches_up(page, web_server,
         services.report_progress(result, "render", 0.4, 40, 100)  # Happens while the page is cut off.
     finally:
         os.kill(web_server.proc.pid, signal.SIGCONT)
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'live'")
-    page.wait_for_function("document.querySelector('.result .progress').getAttribute('aria-valuenow') === '40'")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'live'")
+    wait_until(page, "document.querySelector('.result .progress').getAttribute('aria-valuenow') === '40'")
     assert "frame 40 of 100" in page.inner_text(".result .stats")
     assert page.errors == []
 
@@ -56,13 +56,13 @@ def test_the_job_buttons_follow_its_videos(page, personas, tmp_path):
     job = make_job(personas, tmp_path, videos=VIDEOS[:2])
     sign_in(page, "mei")
     page.goto(f"{page.base}/jobs/{job.pk}/")
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'live'")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'live'")
     assert page.is_visible("#cancel-all")
     assert not page.is_visible("#zip-job")  # No finished video: the ZIP would be empty.
 
     page.click("#cancel-all")
-    page.wait_for_function("document.querySelectorAll('.result[data-state=cancelled]').length === 2")
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'finished'")
+    wait_until(page, "document.querySelectorAll('.result[data-state=cancelled]').length === 2")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'finished'")
     assert not page.is_visible("#cancel-all")
     assert not page.is_visible("#zip-job")
     assert not page.is_visible(".result .cancel")

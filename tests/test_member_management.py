@@ -3,8 +3,11 @@ import re
 import pytest
 from django.urls import reverse
 
-from accounts.models import Membership, Role, User
-from tests.conftest import PASSWORD
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import Invitation, Membership, Role, User
 
 pytestmark = pytest.mark.django_db
 
@@ -13,9 +16,12 @@ def members_url(personas):
     return reverse("accounts:members", args=[personas.team.pk])
 
 
-def add(client, personas, username, role=Role.MEMBER):
-    return client.post(reverse("accounts:add_member", args=[personas.team.pk]),
-                       {"username": username, "email": "", "role": role}, follow=True)
+def invite(client, personas, role=Role.MEMBER, note=""):
+    """Makes an invitation as the signed-in user; returns (page, link or None)."""
+    page = client.post(reverse("accounts:invite_member", args=[personas.team.pk]), {"role": role, "note": note},
+                       follow=True).content.decode()
+    match = re.search(r'value="http://testserver(/accounts/join/[^"]+)"', page)
+    return page, match.group(1) if match else None
 
 
 @pytest.mark.parametrize("who", ["owner", "admin", "member"])
@@ -31,69 +37,106 @@ def test_an_outsider_gets_404_for_another_teams_pages(client_for, personas):
     client = client_for(personas.outsider)
     target = personas.membership(personas.member)
     for url in [members_url(personas),
-                reverse("accounts:add_member", args=[personas.team.pk]),
+                reverse("accounts:invite_member", args=[personas.team.pk]),
                 reverse("accounts:change_role", args=[personas.team.pk, target.pk]),
                 reverse("accounts:remove_member", args=[personas.team.pk, target.pk])]:
         method = client.get if url == members_url(personas) else client.post
-        assert method(url, {"username": "x", "role": "owner"}).status_code == 404, url
+        assert method(url, {"role": "owner"}).status_code == 404, url
     assert Membership.objects.get(pk=target.pk).role == Role.MEMBER
+    assert not Invitation.objects.exists()
 
 
-def test_a_member_cannot_add_change_or_remove_members(client_for, personas):
+def test_a_member_cannot_invite_change_or_remove_members(client_for, personas):
     client = client_for(personas.member)
-    assert add(client, personas, "sneaky").status_code == 404
-    assert not User.objects.filter(username="sneaky").exists()
+    assert client.post(reverse("accounts:invite_member", args=[personas.team.pk]), {"role": "member"}).status_code == 404
+    assert not Invitation.objects.exists()
     admin = personas.membership(personas.admin)
     assert client.post(reverse("accounts:change_role", args=[personas.team.pk, admin.pk]),
                        {"role": Role.MEMBER}).status_code == 404
     assert client.post(reverse("accounts:remove_member", args=[personas.team.pk, admin.pk])).status_code == 404
     assert Membership.objects.get(pk=admin.pk).role == Role.ADMIN
-    assert "Add a member" not in client.get(members_url(personas)).content.decode()
+    assert "Invite a member" not in client.get(members_url(personas)).content.decode()
 
 
-def test_an_admin_adds_a_member_who_sets_a_password_with_a_one_time_link(client_for, personas, client):
-    page = add(client_for(personas.admin), personas, "新人").content.decode()
-    assert "新人 was added to the team." in page
-    link = re.search(r'value="(http://testserver/accounts/set-password/[^"]+)"', page).group(1)
-    new_user = User.objects.get(username="新人")
-    assert not new_user.has_usable_password()
-    assert Membership.objects.get(user=new_user).role == Role.MEMBER
-
-    # The link is shown once only.
-    assert "set-password" not in client_for(personas.admin).get(members_url(personas)).content.decode()
+def test_an_existing_account_joins_only_by_accepting_the_invitation(client_for, personas, client):
+    page, link = invite(client_for(personas.owner), personas, note="Oscar from sales")
+    assert link and "Oscar from sales" not in page.split("invitation-link")[1].split("</section>")[0]
+    # Nothing happened to anyone yet: the link is all there is.
+    assert not Membership.objects.filter(team=personas.team, user=personas.outsider).exists()
+    assert "set-password" not in page and "oscar" not in page
+    # Shown once.
+    assert link not in client_for(personas.owner).get(members_url(personas)).content.decode()
 
     client.logout()
-    form_page = client.get(link, follow=True)
-    set_url = form_page.redirect_chain[-1][0]
+    signed_out = client.get(link).content.decode()
+    assert "Presenters" in signed_out and "Sign in to accept" in signed_out
+    client.force_login(personas.outsider)
+    assert "Join the team" in client.get(link).content.decode()
+    assert not Membership.objects.filter(team=personas.team, user=personas.outsider).exists()
+    response = client.post(link, {"action": "accept"}, follow=True)
+    assert "You joined Presenters." in response.content.decode()
+    assert Membership.objects.get(team=personas.team, user=personas.outsider).role == Role.MEMBER
+    # Once only.
+    assert client.post(link, {"action": "accept"}).status_code == 404
+
+
+def test_a_declined_invitation_adds_nobody_and_stops_working(client_for, personas, client):
+    _, link = invite(client_for(personas.owner), personas)
+    client.force_login(personas.outsider)
+    client.post(link, {"action": "decline"})
+    assert not Membership.objects.filter(team=personas.team, user=personas.outsider).exists()
+    assert client.post(link, {"action": "accept"}).status_code == 404
+    assert "invalid, expired or was already used" in client.get(link).content.decode()
+
+
+def test_a_new_person_makes_an_account_from_the_link(client_for, personas, client):
+    _, link = invite(client_for(personas.admin), personas)
+    client.logout()
     password = "a fresh secret phrase 7"
-    done = client.post(set_url, {"new_password1": password, "new_password2": password})
-    assert done.status_code == 302
-    signed_in = client.post(reverse("accounts:login"), {"username": "新人", "password": password})
-    assert signed_in.status_code == 302 and signed_in.wsgi_request.user == new_user
+    # A name that is taken is refused to the invitee (any sign-up form must), never to the inviter.
+    taken = client.post(link, {"action": "register", "username": "oscar", "password1": password,
+                               "password2": password}).content.decode()
+    assert "already exists" in taken
+    assert not Membership.objects.filter(team=personas.team, user=personas.outsider).exists()
+    response = client.post(link, {"action": "register", "username": "新人", "password1": password,
+                                  "password2": password}, follow=True)
+    new_user = User.objects.get(username="新人")
+    assert response.wsgi_request.user == new_user
+    assert Membership.objects.get(user=new_user, team=personas.team).role == Role.MEMBER
     client.logout()
-    assert "invalid or was already used" in client.get(link, follow=True).content.decode()
+    signed_in = client.post(reverse("accounts:login"), {"username": "新人", "password": password})
+    assert signed_in.status_code == 302
 
 
-def test_adding_an_existing_user_shows_no_link(client_for, personas):
-    page = add(client_for(personas.owner), personas, "oscar").content.decode()
-    assert "oscar was added to the team." in page
-    assert "set-password" not in page
-    assert Membership.objects.filter(team=personas.team, user=personas.outsider).exists()
-    assert personas.outsider.check_password(PASSWORD)
+def test_an_invitation_expires_and_can_be_revoked(client_for, personas, client, settings):
+    owner = client_for(personas.owner)
+    _, link = invite(owner, personas, note="for Sam")
+    invitation = Invitation.objects.get()
+    assert "for Sam" in owner.get(members_url(personas)).content.decode()
+    owner.post(reverse("accounts:revoke_invitation", args=[personas.team.pk, invitation.pk]))
+    assert not Invitation.objects.exists()
+    _, link = invite(owner, personas)
+    Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    client.force_login(personas.outsider)
+    assert client.post(link, {"action": "accept"}).status_code == 404
+    assert not Membership.objects.filter(team=personas.team, user=personas.outsider).exists()
 
 
-def test_adding_someone_twice_is_refused(client_for, personas):
-    page = add(client_for(personas.owner), personas, "mei").content.decode()
-    assert "mei is already a member of this team." in page
+def test_joining_a_team_one_is_already_in_is_refused(client_for, personas):
+    _, link = invite(client_for(personas.owner), personas)
+    client = client_for(personas.member)
+    page = client.post(link, {"action": "accept"}, follow=True).content.decode()
+    assert "You are already a member of Presenters." in page
+    assert Membership.objects.filter(team=personas.team, user=personas.member).count() == 1
 
 
-def test_an_admin_cannot_grant_the_owner_role(client_for, personas):
-    client = client_for(personas.admin)
-    page = add(client, personas, "boss", role=Role.OWNER).content.decode()
-    assert "Only an owner can grant" in page
-    assert not User.objects.filter(username="boss").exists()
+def test_an_admin_cannot_invite_an_owner(client_for, personas):
+    page, link = invite(client_for(personas.admin), personas, role=Role.OWNER)
+    assert "Only an owner can grant" in page and link is None
+    assert not Invitation.objects.exists()
     member = personas.membership(personas.member)
-    client.post(reverse("accounts:change_role", args=[personas.team.pk, member.pk]), {"role": Role.OWNER})
+    client_for(personas.admin).post(reverse("accounts:change_role", args=[personas.team.pk, member.pk]),
+                                    {"role": Role.OWNER})
     assert Membership.objects.get(pk=member.pk).role == Role.MEMBER
 
 

@@ -418,7 +418,7 @@ def test_serve_https_runs_nginx_in_front_and_stops_it_with_the_rest(tmp_path):
         assert status == 200 and b"csrfmiddlewaretoken" in page
         status, _, css = fetch(site, "/static/css/app.css")  # collectstatic ran; nginx serves var/static.
         assert status == 200 and css
-        nginx_group = json.loads((tmp_path / "run" / "heygem.pids").read_text())["groups"]["nginx"]
+        nginx_group = json.loads((tmp_path / "run" / "heygem.pids").read_text())["groups"]["nginx"]["pgid"]
     finally:
         proc.send_signal(signal.SIGINT)
         status = proc.wait(timeout=60)

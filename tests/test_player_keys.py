@@ -4,7 +4,7 @@ and deleting only after saying yes."""
 import pytest
 
 from jobs.models import Result
-from tests.browser import browser, collected_static, sign_in, watch, web_server  # noqa: F401 (fixtures)
+from tests.browser import browser, collected_static, sign_in, wait_until, watch, web_server  # noqa: F401 (fixtures)
 from tests.jobs_factories import VIDEOS, finish, make_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -40,9 +40,9 @@ def test_keys_move_play_and_delete_with_confirmation(browser, web_server, person
     page.wait_for_url(f"**/gallery/{middle.pk}/")
 
     page.keyboard.press("Space")
-    page.wait_for_function("!document.getElementById('player-video').paused")
+    wait_until(page, "!document.getElementById('player-video').paused")
     page.keyboard.press("Space")
-    page.wait_for_function("document.getElementById('player-video').paused")
+    wait_until(page, "document.getElementById('player-video').paused")
 
     page.keyboard.press("Delete")  # First answer: no.
     assert answers == ["Delete this video? This cannot be undone."]
@@ -67,17 +67,17 @@ def test_the_before_after_view_plays_the_template_beside_the_result_in_step(brow
     page.click("#compare-toggle")
     assert page.is_visible("#original-video") and page.is_visible("#compare #player-video")
     assert page.get_attribute("#compare-toggle", "aria-pressed") == "true"
-    page.wait_for_function("document.getElementById('original-video').readyState >= 2")  # A picture to show.
+    wait_until(page, "document.getElementById('original-video').readyState >= 2")  # A picture to show.
     page.evaluate("document.getElementById('player-video').currentTime = 2.0")
-    page.wait_for_function("Math.abs(document.getElementById('original-video').currentTime - 2.0) < 0.2")
+    wait_until(page, "Math.abs(document.getElementById('original-video').currentTime - 2.0) < 0.2")
     # Past the template's end "pingpong" plays the template backwards: 1 s past it is 1 s before it.
     length = result.video.duration_s
     page.evaluate(f"document.getElementById('player-video').currentTime = {length + 1.0}")
-    page.wait_for_function(f"Math.abs(document.getElementById('original-video').currentTime - {length - 1.0}) < 0.2")
+    wait_until(page, f"Math.abs(document.getElementById('original-video').currentTime - {length - 1.0}) < 0.2")
     page.evaluate("document.getElementById('player-video').muted = true; document.getElementById('player-video').play()")
-    page.wait_for_function("!document.getElementById('original-video').paused")
+    wait_until(page, "!document.getElementById('original-video').paused")
     page.evaluate("document.getElementById('player-video').pause()")
-    page.wait_for_function("document.getElementById('original-video').paused")
+    wait_until(page, "document.getElementById('original-video').paused")
     page.click("#compare-toggle")
     assert not page.is_visible("#compare") and page.is_visible("#player-video")
     context.close()

@@ -6,7 +6,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_readme_documents_every_environment_variable():
     code = "\n".join(p.read_text() for d in ("heygem_site", "accounts", "jobs") for p in (ROOT / d).rglob("*.py"))
-    names = set(re.findall(r'env_(?:str|bool|int|list|choice)\("([A-Z0-9_]+)"', code))
+    names = set(re.findall(r'env_(?:str|bool|int|list|choice|networks)\("([A-Z0-9_]+)"', code))
     names |= set(re.findall(r'environ\.get\("([A-Z0-9_]+)"', code))
     assert len(names) > 20
     readme = (ROOT / "README.md").read_text()

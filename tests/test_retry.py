@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from jobs import services
 from jobs.models import JobEvent, Result
-from tests.browser import browser, collected_static, sign_in, watch, web_server  # noqa: F401 (fixtures)
+from tests.browser import browser, collected_static, sign_in, wait_until, watch, web_server  # noqa: F401 (fixtures)
 from tests.jobs_factories import VIDEOS, make_job
 
 
@@ -68,9 +68,9 @@ def test_the_retry_button_requeues_and_opens_the_job(browser, web_server, person
     page.goto(page.base + reverse("gallery"))
     page.click(f'.tile[data-result="{result.pk}"] button.retry')
     page.wait_for_url(f"**/jobs/{result.job_id}/")
-    page.wait_for_function(f"document.querySelector('#result-{result.pk} .log').textContent.includes('Queued again')")
+    wait_until(page, f"document.querySelector('#result-{result.pk} .log').textContent.includes('Queued again')")
     assert page.get_attribute(f"#result-{result.pk}", "data-state") == "queued"
     # The job had finished; running again, it is followed live once more.
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'live'")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'live'")
     context.close()
     assert errors == []

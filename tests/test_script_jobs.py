@@ -226,7 +226,8 @@ def test_a_script_held_by_a_live_worker_is_not_spoken_twice_but_a_lost_one_is_ta
     lost = timezone.now() - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS + 1)
     Job.objects.filter(pk=job.pk).update(speech_claimed_at=lost)
     # The housekeeping loop re-sends queued work whose message is gone: for this job, its speech.
-    Result.objects.filter(job=job).update(created_at=timezone.now() - timedelta(minutes=5))
+    Result.objects.filter(job=job).update(created_at=timezone.now() - timedelta(minutes=5),
+                                          queued_at=timezone.now() - timedelta(minutes=5))
     assert services.resend_orphaned_queued() == 1 and sent["speech"] == [job.pk]
     tasks.speak_script(job.pk)
     assert Job.objects.get(pk=job.pk).audio is not None
@@ -240,3 +241,23 @@ def test_the_workspace_offers_a_script_with_the_installed_voices_in_both_languag
     assert 'data-family="zh"' in page
     page = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "输入脚本" in page and "试听第一句" in page
+
+
+def test_a_stopping_worker_hands_the_script_back_to_be_spoken_again(personas, tmp_path, sent,
+                                                                    django_capture_on_commit_callbacks):
+    from jobs import recovery
+
+    video = ingest(personas, tmp_path, VIDEOS[0], kind="video")
+    job, _ = services.create_job(personas.member, personas.team, None, [video],
+                                 script={"text": "Hello there. How are you today?", "voice": JOE})
+    recovery.stopping.set()  # Ctrl-C: Dramatiq's before_worker_shutdown
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            tasks.speak_script(job.pk)
+    finally:
+        recovery.stopping.clear()
+    job.refresh_from_db()
+    assert job.audio is None and job.speech_claimed_at is None, "not spoken, and free for the next worker"
+    assert job.results.get().state == "queued" and sent["speech"] == [job.pk]
+    tasks.speak_script(job.pk)
+    assert Job.objects.get(pk=job.pk).audio is not None

@@ -21,10 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def start(var_dir, port):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+def serve_env(var_dir, port, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PYTHONUNBUFFERED")}
     env.update(HEYGEM_SECRET_KEY="serve-test", HEYGEM_VAR_DIR=str(var_dir), HEYGEM_PORT=str(port),
                HEYGEM_ADMIN_PASSWORD="first admin pass 1", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def start(var_dir, port, **extra):
+    env = serve_env(var_dir, port, **extra)
     proc = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = []
@@ -41,7 +47,7 @@ def start(var_dir, port):
 
 
 def groups(var_dir):
-    return json.loads((var_dir / "run" / "heygem.pids").read_text())["groups"]
+    return {name: entry["pgid"] for name, entry in json.loads((var_dir / "run" / "heygem.pids").read_text())["groups"].items()}
 
 
 def group_alive(pgid):
@@ -103,3 +109,29 @@ def test_a_killed_supervisor_leaves_no_process_behind(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_the_password_and_the_banner_show_at_once_when_the_output_is_not_a_terminal(tmp_path):
+    # As under nohup, systemd or `| tee`: a pipe, and no PYTHONUNBUFFERED. start() waits for the banner
+    # while serve runs, so a buffered banner would time out here.
+    proc, output = start(tmp_path, free_port(), PYTHONUNBUFFERED=None, HEYGEM_ADMIN_PASSWORD=None)
+    try:
+        assert re.search(r"Sign in as 'admin' with the password '[^']{12,}'", output)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+
+
+def test_a_taken_port_is_reported_before_anything_starts(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([sys.executable, "manage.py", "serve"], cwd=ROOT, env=serve_env(tmp_path, port),
+                             capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in run.stderr and "HEYGEM_PORT" in run.stderr
+    assert "running at" not in run.stdout
+    assert not (tmp_path / "run" / "heygem.pids").exists()

@@ -13,7 +13,7 @@ import pytest
 from jobs import services, tasks
 from jobs.models import JobEvent
 from jobs.pace import frame_counts
-from tests.browser import browser, collected_static, sign_in, watch, web_server  # noqa: F401 (fixtures)
+from tests.browser import browser, collected_static, sign_in, wait_until, watch, web_server  # noqa: F401 (fixtures)
 from tests.jobs_factories import finish, make_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -102,7 +102,7 @@ def test_time_left_is_within_30_percent_from_20_percent_on(browser, web_server, 
         JobEvent.objects.filter(pk=event.pk).update(created_at=start + timedelta(seconds=report["t"]))
     page.goto(f"{page.base}/jobs/{result.job_id}/")
     card = page.locator(f"#result-{result.pk}")
-    page.wait_for_function(f"document.getElementById('result-{result.pk}').dataset.secondsLeft > 0")
+    wait_until(page, f"document.getElementById('result-{result.pk}').dataset.secondsLeft > 0")
     shown = float(card.get_attribute("data-seconds-left"))
     truth = total - half[-1]["t"]
     assert abs(shown - truth) <= 0.3 * truth, (shown, truth)

@@ -13,16 +13,17 @@ from tests.jobs_factories import AUDIO, VIDEOS, ingest
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def receiver():
+def start_receiver(state):
     """A webhook receiver on this machine that records what it gets and answers `status`."""
-    calls, state = [], {"status": 204}
+    calls = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             calls.append((self.headers, body))  # Header names are matched case-insensitively.
             self.send_response(state["status"])
+            if state.get("location"):
+                self.send_header("Location", state["location"])
             self.end_headers()
 
         def log_message(self, *args):
@@ -30,6 +31,15 @@ def receiver():
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, calls
+
+
+@pytest.fixture
+def receiver(settings):
+    """A receiver on the loopback interface, which the operator allowed (HEYGEM_WEBHOOK_ALLOWED_NETWORKS)."""
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    state = {"status": 204}
+    server, calls = start_receiver(state)
     yield f"http://127.0.0.1:{server.server_port}/hook", calls, state
     server.shutdown()
 

@@ -7,7 +7,7 @@ import pytest
 
 from heygem_site.settings import VAR_DIR
 from jobs.models import Upload
-from tests.browser import browser, collected_static, sign_in, watch, web_server  # noqa: F401 (fixtures)
+from tests.browser import browser, collected_static, sign_in, wait_until, watch, web_server  # noqa: F401 (fixtures)
 from tests.conftest import shared
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -49,7 +49,7 @@ def test_a_file_removed_mid_upload_is_abandoned_and_leaving_asks_first(page, per
                lambda route: route.abort() if route.request.method == "PUT" else route.continue_())
     page.click("#tab-single")  # Browsers ask before leaving only pages someone has used.
     page.set_input_files('input[data-kind="video"]', str(shared(VIDEO)))
-    page.wait_for_function("[...document.querySelectorAll('.file .status')].some(n => n.textContent.includes('Retrying'))")
+    wait_until(page, "[...document.querySelectorAll('.file .status')].some(n => n.textContent.includes('Retrying'))")
     upload = Upload.objects.get()
     part = VAR_DIR / "uploads" / f"{upload.pk}.part"  # Where the live server keeps parts.
     assert part.exists()

@@ -61,9 +61,9 @@ const HeyGem = (() => {
   return { api, csrfToken, formatBytes, formatSeconds, element, lang };
 })();
 
-// Behaviour the templates ask for with data attributes, so no page needs an inline script:
-// selects that submit their form, forms and buttons that ask first, secrets selected on click,
-// and the phone menu.
+// Behaviour the templates ask for with data attributes, so no page needs an inline script or handler
+// (the Content-Security-Policy allows only scripts from this site's files): selects that submit their
+// form, forms and buttons that ask first, secrets selected on click, and the phone menu.
 document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
 });
@@ -72,7 +72,7 @@ document.addEventListener("submit", (event) => {
   if (form.dataset.confirm && !confirm(form.dataset.confirm)) event.preventDefault();
 });
 document.addEventListener("click", async (event) => {
-  if (event.target.matches("input.secret")) event.target.select();
+  if (event.target.matches("input.secret, input[data-select-on-click]")) event.target.select();
   // Retry a failed video (gallery, player), then follow it on its job's page.
   const retry = event.target.closest("button.retry");
   if (retry) {

@@ -1,0 +1,87 @@
+"""How a worker process starts and stops without costing a video.
+
+- Stopping (Ctrl-C, SIGTERM, a restart): `stopping` is set before Dramatiq waits for its threads; the
+  engine's cancel check sees it within a frame batch, and the video goes back to the queue without
+  counting as an attempt (jobs.tasks.run_lipsync, services.hand_back_result). Its work folder goes with
+  the engine's temporary directory.
+- Starting: the videos of workers on this host that died without handing back (SIGKILL, OOM) are
+  re-queued at once instead of after the reaper's timeout, and their work folders are removed.
+- Each Dramatiq thread holds one message at a time: a busy worker must not sit on a queued video that
+  an idle worker could start (Dramatiq's default prefetches two per thread).
+"""
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+from dramatiq.middleware import Middleware
+
+log = logging.getLogger(__name__)
+
+stopping = threading.Event()
+WORK_DIR_PREFIX = "heygem-job-"  # then the worker's pid: heygem-job-1234-xxxxxxxx
+
+
+def worker_name(pid=None):
+    """Names a worker process in a Result's `worker` field and in its Redis heartbeat key."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+def work_dir_prefix():
+    return f"{WORK_DIR_PREFIX}{os.getpid()}-"
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # Someone else's process now holds that pid: not ours to judge, treat as alive.
+    return True
+
+
+def local_worker_is_gone(worker):
+    """True when `worker` ran on this host and its process no longer exists; None when it ran elsewhere."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return not pid_alive(int(pid))
+
+
+def purge_dead_work_dirs():
+    """Removes the work folders of worker processes on this host that are gone. Returns how many."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*-*"):
+        pid = folder.name[len(WORK_DIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+class WorkerLifecycle(Middleware):
+    """Added to the broker by heygem_site.worker, so it acts in worker processes only."""
+
+    def before_worker_boot(self, broker, worker):
+        worker.queue_prefetch = worker.worker_threads
+
+    def after_worker_boot(self, broker, worker):
+        from jobs import services
+
+        try:
+            requeued, failed = services.reap_stale_results()
+            folders = purge_dead_work_dirs()
+        except Exception:
+            log.exception("Could not recover the videos of lost workers; the scheduler will")
+            return
+        if requeued or failed or folders:
+            log.info("Recovered after lost workers: %s videos re-queued, %s failed, %s work folders removed",
+                     requeued, failed, folders)
+
+    def before_worker_shutdown(self, broker, worker):
+        stopping.set()
