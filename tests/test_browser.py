@@ -5,6 +5,7 @@ import io
 import os
 import re
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -75,6 +76,15 @@ def page(browser, stack):
     assert errors == [], f"console errors: {errors}"
 
 
+def wait_until(page, expression, timeout=60_000):
+    """page.wait_for_function() without its eval() inside the page, which the Content-Security-Policy forbids
+    (a test that switched the policy off could not notice a page breaking it)."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for: {expression}"
+        page.wait_for_timeout(100)
+
+
 def sign_in(page, username):
     # A live server checks passwords with the production hasher, not the suite's fast one.
     from django.contrib.auth import get_user_model
@@ -110,8 +120,8 @@ def test_a_person_makes_a_batch_and_manages_the_results(page, personas, tmp_path
     page.click("#generate")
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
     job_url = page.url
-    page.wait_for_function("document.querySelectorAll('.result[data-state=succeeded]').length === 2",
-                           timeout=240_000)
+    wait_until(page, "document.querySelectorAll('.result[data-state=succeeded]').length === 2",
+                     timeout=240_000)
     assert page.locator(".result .progress").evaluate_all(
         "bars => bars.map(bar => bar.getAttribute('aria-valuenow'))") == ["100", "100"]
     assert page.locator(".result .log li").count() >= 4
@@ -147,7 +157,7 @@ def test_a_person_makes_a_batch_and_manages_the_results(page, personas, tmp_path
     assert "我的视频" in page.inner_text("nav")
     assert "删除此视频" in page.inner_text("#delete-current")
     page.goto(job_url)
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'finished'")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'finished'")
     assert "全部视频已完成" in page.inner_text("#job")
     screenshot(page, "job-zh")
     page.goto(page.base + "/")
@@ -177,12 +187,12 @@ def test_the_job_page_survives_a_dropped_websocket_and_catches_up(page, personas
                    audio="audio/speech_radio_16k_stereo_8s.wav")
     sign_in(page, "mei")
     page.goto(f"{page.base}/jobs/{job.pk}/")
-    page.wait_for_function("Number(document.querySelector('.result .progress').getAttribute('aria-valuenow')) > 0",
-                           timeout=120_000)
+    wait_until(page, "Number(document.querySelector('.result .progress').getAttribute('aria-valuenow')) > 0",
+                     timeout=120_000)
     page.evaluate("window.heygemJob.drop()")
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'reconnecting'")
+    wait_until(page, "document.getElementById('connection').dataset.state === 'reconnecting'")
     page.wait_for_selector(".result[data-state=succeeded]", timeout=240_000)
     last = JobEvent.objects.filter(job=job).order_by("-seq").values_list("seq", flat=True).first()
-    page.wait_for_function(f"window.heygemJob.lastSeq() === {last}", timeout=30_000)
+    wait_until(page, f"window.heygemJob.lastSeq() === {last}", timeout=30_000)
     assert page.locator(".result .progress").get_attribute("aria-valuenow") == "100"
     assert page.locator(".result video").count() == 1
