@@ -173,3 +173,12 @@ def test_a_message_held_by_a_worker_that_just_died_is_sent_again_at_once(persona
     live = RedisBroker(client=broker.client, namespace=broker.namespace)
     live.do_fetch("gpu", 1)
     assert services.resend_orphaned_queued() == 0
+
+
+def test_a_busy_worker_holds_no_more_messages_than_it_has_threads():
+    from dramatiq import Worker
+
+    worker = Worker(broker, worker_threads=3)
+    assert worker.queue_prefetch == 6  # Dramatiq's default: two per thread
+    recovery.WorkerLifecycle().before_worker_boot(broker, worker)
+    assert worker.queue_prefetch == 3
