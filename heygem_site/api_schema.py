@@ -57,6 +57,9 @@ def add_error_responses(result, generator, request, public):
             has_input = operation.get("parameters") or operation.get("requestBody")
             if has_input:
                 codes.update(WITH_INPUT)
+            body_types = set(operation.get("requestBody", {}).get("content", {}))
+            if body_types:
+                codes["415"] = f"The body is not {' or '.join(sorted(body_types))}."
             if "{" in path or operation["operationId"] in TEAM_OR_SEARCH:
                 codes.update(NOT_FOUND)
             codes.update(SPECIFIC.get(operation["operationId"], {}))

@@ -72,18 +72,28 @@ def live_workers():
     return {key.decode()[len(prefix):] for key in broker.client.scan_iter(heartbeat_key())}
 
 
-def pending_messages(queue_name):
-    """The messages of `queue_name` a worker will still get: waiting in the queue or held by a live consumer.
+def pending_messages(queue_name, alive_within_ms=10_000):
+    """The messages of `queue_name` a worker will still get: waiting in the queue, or fetched by a consumer
+    that sent a command within `alive_within_ms` (live consumers poll at least once a second).
 
-    First hands the messages that dead consumers had fetched (prefetched or running when they were killed)
-    back to the queue. Dramatiq's Redis broker does that itself in its "maintenance", but only on a random
-    one in a thousand commands; this runs it now, through the broker's own script (dramatiq 1.18's argument
-    order: command, time, queue, broker id, heartbeat timeout, dead-letter ttl, maintenance flag, unpack size).
+    First hands back to the queue what consumers dead for the broker's heartbeat timeout had fetched
+    (prefetched or running when they were killed). Dramatiq's Redis broker does that itself in its
+    "maintenance", but only on a random one in a thousand commands; this runs it now, through the broker's
+    own script (dramatiq 1.18's argument order: command, time, queue, broker id, heartbeat timeout,
+    dead-letter ttl, maintenance flag, unpack size). A consumer that died more recently already counts as
+    gone here, so its messages are sent again at once; the copy it held is skipped later (claims are
+    conditional).
     """
-    broker.scripts["dispatch"](keys=[broker.namespace], args=[
-        "qsize", current_millis(), queue_name, broker.broker_id, broker.heartbeat_timeout,
-        broker.dead_message_ttl, 1, broker._max_unpack_size()])
-    return [Message.decode(data) for data in broker.client.hvals(f"{broker.namespace}:{queue_name}.msgs")]
+    namespace, client, now = broker.namespace, broker.client, current_millis()
+    broker.scripts["dispatch"](keys=[namespace], args=[
+        "qsize", now, queue_name, broker.broker_id, broker.heartbeat_timeout, broker.dead_message_ttl, 1,
+        broker._max_unpack_size()])
+    ids = set(client.lrange(f"{namespace}:{queue_name}", 0, -1))
+    for consumer in client.zrangebyscore(f"{namespace}:__heartbeats__", now - alive_within_ms, "+inf"):
+        ids |= client.smembers(f"{namespace}:__acks__.{consumer.decode()}.{queue_name}")
+    ids = sorted(ids)
+    data = client.hmget(f"{namespace}:{queue_name}.msgs", ids) if ids else []
+    return [Message.decode(item) for item in data if item]
 
 
 def make_broker():

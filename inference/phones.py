@@ -27,8 +27,8 @@ class BackgroundPhones:
         self.clips = clips
         self.sender = None
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "inference.phones"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([sys.executable, "-m", "inference.phones", str(os.getpid())],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         except OSError:
             self.proc = None
@@ -82,7 +82,23 @@ class BackgroundPhones:
             self.sender.join()
 
 
+def _end_with_parent(parent: int) -> None:
+    """Asks the kernel for SIGTERM when the process that started this one dies (a killed worker leaves no
+    decoder behind); exits at once if it is already gone."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # Not Linux: the closed pipe ends it after the current clip instead.
+    if os.getppid() != parent:
+        sys.exit(1)
+
+
 def main() -> None:
+    if len(sys.argv) > 1:
+        _end_with_parent(int(sys.argv[1]))
     data = io.BytesIO(sys.stdin.buffer.read())  # np.load needs a seekable file; a pipe is not
     clips = []
     while data.tell() < len(data.getbuffer()):

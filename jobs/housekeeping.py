@@ -156,11 +156,6 @@ def free_space():
     return usage.free, usage.total
 
 
-def low_on_disk():
-    space = free_space()
-    return space is not None and space[0] < settings.MIN_FREE_DISK_BYTES
-
-
 def _local_root():
     return hasattr(default_storage, "path") and settings.STORAGE_BACKEND == "local"
 

@@ -144,11 +144,11 @@ def start_upload(team, owner, name, size):
         raise Refused("empty_file")
     if size > settings.MAX_UPLOAD_BYTES:
         raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
-    if open_uploads().filter(owner=owner).count() >= settings.MAX_OPEN_UPLOADS:
-        raise Refused("too_many_uploads", count=settings.MAX_OPEN_UPLOADS)
     refuse_when_low_on_disk(also_needed=size)
     with transaction.atomic():
         quota = Quota.objects.select_for_update().get(team=team)
+        if open_uploads().filter(owner=owner).count() >= settings.MAX_OPEN_UPLOADS:
+            raise Refused("too_many_uploads", count=settings.MAX_OPEN_UPLOADS)
         if storage_used(team.pk) + size > quota.storage_bytes:
             raise Refused("quota_storage")
         upload = Upload.objects.create(team=team, owner=owner, original_name=name[:255], size=size)

@@ -111,7 +111,8 @@ def run_lipsync(result_id):
             services.fail_result(result_id, exc.code, attempt=result.attempts)
         except Exception as exc:
             if _disk_full(exc):
-                log.warning("Result %s failed: the disk is full", result_id, extra={"job": result.job_id, "result": result_id})
+                log.warning("Result %s failed: the disk is full", result_id,
+                            extra={"job": result.job_id, "result": result_id})
                 services.fail_result(result_id, "low_disk", attempt=result.attempts)
                 return
             log.exception("Result %s failed unexpectedly", result_id, extra={"job": result.job_id, "result": result_id})

@@ -44,8 +44,10 @@ export DEBIAN_FRONTEND=noninteractive
 
 # --- PostgreSQL ---
 need_package psql postgresql-client
-pg_usable() {  # pg_usable URL: it answers, and the role may create the test database
-  [ "$(psql "$1" -XtAc "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user" 2>/dev/null)" = t ]
+pg_usable() {  # pg_usable URL: it answers, and the role may create the test database (the URL's own
+  # database need not exist: Django creates test_<name> from the maintenance database)
+  local query="SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+  [ "$(psql "$1" -XtAc "$query" 2>/dev/null || psql "${1%/*}/postgres" -XtAc "$query" 2>/dev/null)" = t ]
 }
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   pg_usable "$TEST_DATABASE_URL" || fail "TEST_DATABASE_URL does not answer, or its role may not create databases."

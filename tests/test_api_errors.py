@@ -155,3 +155,9 @@ def test_the_same_bytes_under_a_new_name_take_the_new_name(personas, tmp_path):
     first = ingest(personas, tmp_path, VIDEOS[0], display="intro.mp4")
     second = ingest(personas, tmp_path, VIDEOS[0], display="intro-final.mp4")
     assert first.pk == second.pk and second.original_name == "intro-final.mp4"
+
+
+def test_the_api_root_says_where_the_documentation_is(client):
+    for url in ("/api/", "/api/v1/"):
+        assert client.get(url).json() == {"version": "1", "base": "/api/v1/", "docs": "/api/docs/",
+                                          "schema": "/api/schema/"}

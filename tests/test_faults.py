@@ -194,7 +194,13 @@ def test_no_fault_costs_a_video(tmp_path):
         recovery["embedded Redis killed (SIGKILL)"] = {
             "Redis back, platform ready": round(wait_for(platform.serves, 30, "Redis to come back") - fault, 1)}
 
-        # 3. The supervisor is killed mid-render: every child ends with it; the next start picks the video up.
+        # 3. The web server is killed: the supervisor starts another on the same listening socket.
+        os.killpg(platform.groups()["web"]["pgid"], signal.SIGKILL)
+        fault = time.monotonic()
+        recovery["web server killed (SIGKILL)"] = {
+            "serves": round(wait_for(platform.serves, 30, "the web server to come back") - fault, 1)}
+
+        # 4. The supervisor is killed mid-render: every child ends with it; the next start picks the video up.
         killed_supervisor = submit()
         wait_for(rendering(platform, killed_supervisor, attempt=1), 240, "the third render")
         pgids = [group["pgid"] for group in platform.groups().values()]
@@ -211,7 +217,7 @@ def test_no_fault_costs_a_video(tmp_path):
             "video running again after the start": round(wait_for(running(platform, killed_supervisor, 1), 90,
                                                                   "the video to run again") - started, 1)}
 
-        # 4. Two restarts (Ctrl-C, then SIGTERM, as an operator or systemd does) during one render.
+        # 5. Two restarts (Ctrl-C, then SIGTERM, as an operator or systemd does) during one render.
         restarted = submit()
         for number, sig in enumerate((signal.SIGINT, signal.SIGTERM), 1):
             wait_for(rendering(platform, restarted, attempt=1), 240, f"the render before restart {number}")

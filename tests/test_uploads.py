@@ -128,7 +128,7 @@ def test_a_resumable_upload_continues_after_a_dropped_connection(api_for, person
     assert wrong.status_code == 409 and wrong.json()["received"] == half
     assert client.get(url).json()["received"] == half
     complete_url = reverse("api-upload-complete", args=[start.json()["id"]])
-    assert client.post(complete_url, {"kind": "video"}).json()["error"]["code"] == "upload_incomplete"
+    assert client.post(complete_url, {"kind": "video"}, format="json").json()["error"]["code"] == "upload_incomplete"
     assert put(half, data[half:]).json()["received"] == len(data)
     asset = client.post(complete_url, {"kind": "video"}, format="json")
     assert asset.status_code == 201 and asset.json()["original_name"] == "断点续传.mp4"

@@ -156,3 +156,29 @@ def test_a_lost_message_is_sent_again_whatever_the_queue_holds(personas, tmp_pat
     Result.objects.update(queued_at=timezone.now() - timedelta(seconds=61))
     assert services.resend_orphaned_queued(grace_seconds=60) == 1
     assert queued_result_ids() == [first.pk, second.pk]
+
+
+def test_a_message_held_by_a_worker_that_just_died_is_sent_again_at_once(personas, tmp_path, queue):
+    job = make_job(personas, tmp_path)
+    result = job.results.get()
+    services.enqueue_result(result.pk, 5)
+    dead = RedisBroker(client=broker.client, namespace=broker.namespace)
+    assert len(dead.do_fetch("gpu", 1)) == 1
+    # Silent for 12 s: not yet past Dramatiq's heartbeat timeout, but far longer than a live consumer ever is.
+    broker.client.zadd(f"{broker.namespace}:__heartbeats__", {dead.broker_id: current_millis() - 12_000})
+    Result.objects.update(queued_at=timezone.now() - timedelta(minutes=5))
+    assert services.resend_orphaned_queued() == 1
+    assert queued_result_ids() == [result.pk]
+    # A live consumer's fetched message counts as on its way.
+    live = RedisBroker(client=broker.client, namespace=broker.namespace)
+    live.do_fetch("gpu", 1)
+    assert services.resend_orphaned_queued() == 0
+
+
+def test_a_busy_worker_holds_no_more_messages_than_it_has_threads():
+    from dramatiq import Worker
+
+    worker = Worker(broker, worker_threads=3)
+    assert worker.queue_prefetch == 6  # Dramatiq's default: two per thread
+    recovery.WorkerLifecycle().before_worker_boot(broker, worker)
+    assert worker.queue_prefetch == 3
