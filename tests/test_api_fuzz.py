@@ -14,6 +14,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
           "response_schema_conformance")
 BUDGET_SECONDS = 150
+# One worker: with two threads, Python 3.11's compiler sometimes fails inside the tool itself ("AST constructor
+# recursion depth mismatch"), which reads as a failed run.
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def test_the_api_answers_fuzzing_as_its_schema_says(server, personas, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/api/schema/", "--checks", CHECKS,
          "--header", f"Authorization: Bearer {token}", "--max-time", str(BUDGET_SECONDS), "--max-examples", "30",
-         "--workers", "2", "--seed", "12", "--generation-database", "none", "--no-color",
+         "--workers", "1", "--seed", "12", "--generation-database", "none", "--no-color",
          "--report", "junit", "--report-junit-path", str(report), "--request-timeout", "30"],
         capture_output=True, text=True, timeout=BUDGET_SECONDS + 240)
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
