@@ -4,6 +4,7 @@ reads audio and writes video; ``template`` tracks the face; ``speech`` analyses 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 
 from . import backends, media, speech
@@ -15,6 +16,20 @@ from .runtime import current_device, release_memory
 from .template import MIN_FACE_COVERAGE, FrameCache, MouthCache, base_schedule, in_order, track_template
 
 FRAME_CACHE_BYTES = 24 * 1024**3  # raw template frames kept on disk for ping-pong, at most
+TEMP_SHARE = 0.5  # ...and never more than this share of the temporary folder's free space
+
+
+def frame_cache_budget() -> int:
+    """Bytes a run may spend on raw template frames: a full temporary folder mid-render would fail the job
+    (measured: 858 MB for a 10 s 1080p template, hundreds of GB at the upload limits), so above this budget
+    ping-pong degrades to looping the template, which needs no cache (``Report.length_policy`` says so)."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(tempfile.gettempdir()).free
+    except OSError:
+        free = 0
+    return int(min(FRAME_CACHE_BYTES, free * TEMP_SHARE))
 
 
 def generate(video, audio, output, config: Config, on_progress=None, should_cancel=None, phones=None) -> Report:
@@ -81,7 +96,8 @@ def _generate(video, audio, output, partial, config, progress, known_phones) -> 
     # here; should it have been too high, the frames are decoded once more into the cache after tracking.
     declared = vinfo.frame_count or int(round(vinfo.duration_s * fps)) + 1
     reverse = policy == "pingpong" and n_out > declared
-    if reverse and declared * frame_bytes > FRAME_CACHE_BYTES:
+    budget = frame_cache_budget()
+    if reverse and declared * frame_bytes > budget:
         policy, reverse = "loop", False  # too large to keep on disk: restarting is the fallback
     cache = FrameCache(frame_bytes, store=reverse)
     mouths = MouthCache()
@@ -91,7 +107,7 @@ def _generate(video, audio, output, partial, config, progress, known_phones) -> 
         if n_tpl == 0 or track.valid.mean() < MIN_FACE_COVERAGE:
             raise NoFace(f"face in {int(track.valid.sum())} of {n_tpl} frames")
         if policy == "pingpong" and n_out > n_tpl and not reverse:
-            cache, policy, reverse = _recache(cache, vinfo, frame_bytes, n_tpl)
+            cache, policy, reverse = _recache(cache, vinfo, frame_bytes, n_tpl, budget)
         clock.lap("track")
 
         progress(Stage.SELECT, 0.0, note="Choosing mouth shapes", force=True)
@@ -139,11 +155,11 @@ def _probe(video, audio, config):
     return vinfo, width, height, fps
 
 
-def _recache(cache, vinfo, frame_bytes, n_tpl):
+def _recache(cache, vinfo, frame_bytes, n_tpl, budget):
     """The container overstated its frame count, so ping-pong needs the frames after all: decode them once more
     into a stored cache (or fall back to looping when they would not fit on disk)."""
     cache.close()
-    if n_tpl * frame_bytes > FRAME_CACHE_BYTES:
+    if n_tpl * frame_bytes > budget:
         return FrameCache(frame_bytes, store=False), "loop", False
     cache = FrameCache(frame_bytes)
     for frame in media.iter_video_frames(vinfo):

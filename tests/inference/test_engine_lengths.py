@@ -75,6 +75,21 @@ def test_a_template_too_big_to_keep_on_disk_loops_instead_of_failing(tmp_path, m
     assert shown_frames(mk, tmp_path / "out.mp4") == list(range(25)) * 2 + list(range(5))
 
 
+def test_a_nearly_full_temp_folder_loops_instead_of_filling_it(tmp_path, mk, numbered_clip, monkeypatch):
+    import shutil
+
+    from inference import pipeline
+
+    free = shutil.disk_usage(tmp_path).free
+    usage = shutil.disk_usage(tmp_path)._replace(free=2000)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage)  # the render's frames would not fit
+    assert pipeline.frame_cache_budget() == 1000 and free > 2000
+    report = inference.generate(numbered_clip, driving(mk, tmp_path, 2.2), tmp_path / "out.mp4",
+                                inference.Config(**FAST))
+    assert report.length_policy == "loop"
+    assert shown_frames(mk, tmp_path / "out.mp4") == list(range(25)) * 2 + list(range(5))
+
+
 def test_a_container_that_overstates_its_frame_count_still_plays_back_and_forth(tmp_path, mk, numbered_clip,
                                                                                monkeypatch):
     # Frames are kept on disk for the backwards part only when the declared count says the audio outlasts the
