@@ -28,7 +28,9 @@ from tests.processes import free_port
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 PASSWORD = "first admin pass 1"
-AUDIO = "audio/speech_16k_mono_10s.wav"
+# A minute of speech: each fault must land while the video renders, and on a quiet machine the engine renders a
+# 10 s voice on this template in a few seconds, so a stop sent "mid-render" could arrive after it finished.
+AUDIO = "audio/speech_eng_16k_mono_60s.wav"
 VIDEO = "video/woman_glasses_524sq_25fps.mp4"
 
 
