@@ -165,21 +165,37 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("HEYGEM_MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 
 STORAGE_BACKEND = env_choice("HEYGEM_STORAGE", "local", ("local", "s3"))
-if STORAGE_BACKEND == "s3":
-    # django-storages reads the AWS_* settings; credentials may also come from the instance role.
-    _default_storage = {
+# Download links to S3 objects are presigned and live this long: enough to start a video, not to pass around.
+S3_URL_SECONDS = env_int("HEYGEM_S3_URL_SECONDS", 300, minimum=10, maximum=7 * 24 * 3600)
+
+
+def s3_storage(bucket, endpoint="", region="", access_key="", secret_key="", addressing_style=""):
+    """django-storages' S3 backend on `bucket`. Empty credentials mean boto3's own chain (an instance role)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
-            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
-            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
-            "access_key": env_str("AWS_ACCESS_KEY_ID", "") or None,
-            "secret_key": env_str("AWS_SECRET_ACCESS_KEY", "") or None,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint or None,
+            "region_name": region or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            # A self-hosted server (SeaweedFS, MinIO, Ceph) at an address has no per-bucket host names.
+            "addressing_style": addressing_style or ("path" if endpoint else None),
+            "signature_version": "s3v4",
             "default_acl": None,
             "querystring_auth": True,
-            "file_overwrite": False,
+            "querystring_expire": S3_URL_SECONDS,
+            # Names are unique already (output_path, Asset ids); skipping the check saves a HEAD per save.
+            "file_overwrite": True,
         },
     }
+
+
+if STORAGE_BACKEND == "s3":
+    _default_storage = s3_storage(
+        env_str("AWS_STORAGE_BUCKET_NAME"), env_str("AWS_S3_ENDPOINT_URL", ""), env_str("AWS_S3_REGION_NAME", ""),
+        env_str("AWS_ACCESS_KEY_ID", ""), env_str("AWS_SECRET_ACCESS_KEY", ""),
+        env_choice("AWS_S3_ADDRESSING_STYLE", "", ("", "auto", "path", "virtual")))
 else:
     # Files under MEDIA_ROOT. No public URL serves them: downloads go through views that check access.
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}

@@ -1,6 +1,7 @@
 """Personas shared by the whole suite: a team with an owner, an admin and a member, and an
 outsider who owns another team."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,3 +120,31 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 server (SeaweedFS) for the whole session, its data under HEYGEM_VAR_DIR/s3-PID."""
+    import shutil
+
+    from django.conf import settings
+
+    from tests.s3_server import S3Server
+
+    server = S3Server(Path(settings.VAR_DIR) / f"s3-{os.getpid()}").start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings):
+    """Django's default storage on a new bucket of the real S3 server; returns the bucket's name."""
+    from heygem_site.settings import s3_storage as storage_settings
+    from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY
+
+    bucket = s3_server.new_bucket()
+    settings.STORAGES = {**settings.STORAGES,
+                         "default": storage_settings(bucket, s3_server.endpoint, REGION, ACCESS_KEY, SECRET_KEY)}
+    settings.STORAGE_BACKEND = "s3"
+    return bucket
