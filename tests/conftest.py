@@ -148,3 +148,30 @@ def s3_storage(s3_server, settings):
                          "default": storage_settings(bucket, s3_server.endpoint, REGION, ACCESS_KEY, SECRET_KEY)}
     settings.STORAGE_BACKEND = "s3"
     return bucket
+
+
+@pytest.fixture(scope="session")
+def worker_hosts(s3_server, tmp_path_factory):
+    """Two worker "hosts" (tests/hosts.py): network namespaces that reach PostgreSQL, Redis and the S3 server
+    only through this machine's end of their veth pair, and see none of the web server's files."""
+    from django.conf import settings
+
+    from tests.hosts import Forwarder, Host, forward_to_hosts, netns_problem
+
+    problem = netns_problem()
+    if problem:
+        pytest.skip(f"worker hosts need network namespaces: {problem}")
+    hidden = [settings.VAR_DIR, tmp_path_factory.getbasetemp()]
+    hosts = [Host(index, hidden) for index in (1, 2)]
+    forwarder = Forwarder()
+    try:
+        for host in hosts:
+            host.create()
+        db = settings.DATABASES["default"]
+        forward_to_hosts(forwarder, hosts, [f"postgres://{db['HOST']}:{db['PORT']}", settings.REDIS_URL,
+                                            s3_server.endpoint])
+        yield hosts
+    finally:
+        forwarder.close()
+        for host in hosts:
+            host.delete()
