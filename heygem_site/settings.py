@@ -187,6 +187,9 @@ def s3_storage(bucket, endpoint="", region="", access_key="", secret_key="", add
             "querystring_expire": S3_URL_SECONDS,
             # Names are unique already (output_path, Asset ids); skipping the check saves a HEAD per save.
             "file_overwrite": True,
+            # django-storages reads an object whole when a file is opened; past this it spills to disk
+            # (its default, 0, means never: a 2 GB video would sit in memory).
+            "max_memory_size": 2 * 1024 * 1024,
         },
     }
 
