@@ -62,11 +62,12 @@ class S3Server:
         config.write_text(json.dumps({"identities": [{
             "name": "heygem", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        # SeaweedFS grows 7 volumes for each new bucket: room for a few hundred buckets (files are sparse).
         master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = free_ports(8)
         self.port = s3
         argv = [binary, "server", f"-dir={self.data_dir}", f"-ip={self.host}", "-master.telemetry=false",
                 f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=64",
-                f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=20",
+                f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=1000",
                 "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
                 f"-filer.localSocket={self.data_dir}/filer.sock",
                 "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
