@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, F, Sum
 from django.http import Http404, HttpResponse, JsonResponse
 
-from heygem_site.broker import heartbeat_key
+from jobs.queue import heartbeat_key
 from heygem_site.proxies import client_address
 
 
@@ -48,7 +48,7 @@ def _probe_storage():
 
 
 def _check_disk():
-    from jobs.housekeeping import free_space
+    from jobs.storage import free_space
 
     space = free_space()
     if space is not None and space[0] < settings.MIN_FREE_DISK_BYTES:
@@ -75,8 +75,9 @@ def metrics(request):
     """Prometheus text format. Anyone else gets the same 404 as for a page that does not exist."""
     if not _allowed(request):
         raise Http404
-    from jobs.housekeeping import free_space
+    from jobs import queue
     from jobs.models import Asset, Result
+    from jobs.storage import free_space
 
     lines = []
 
@@ -90,14 +91,12 @@ def metrics(request):
     by_state = dict(Result.objects.values_list("state").annotate(n=Count("pk")))
     metric("heygem_results", "gauge", "Videos by state.",
            [({"state": state}, by_state.get(state, 0)) for state in Result.State.values])
-    queue = 0
+    depth = 0
     try:
-        from heygem_site.broker import broker
-
-        queue = broker.client.hlen(f"{settings.DRAMATIQ_NAMESPACE}:gpu.msgs")
+        depth = queue.queue_length(queue.GENERATION)
     except Exception:
         pass
-    metric("heygem_queue_depth", "gauge", "Messages waiting or in progress on the generation queue.", [({}, queue)])
+    metric("heygem_queue_depth", "gauge", "Messages waiting or in progress on the generation queue.", [({}, depth)])
     done = Result.objects.filter(state=Result.State.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False)
     totals = done.aggregate(wall=Sum(F("finished_at") - F("started_at")), output=Sum("output_duration_s"),
                             frames=Sum(F("output_duration_s") * F("video__fps")))

@@ -16,9 +16,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heygem_site.settings")
 django.setup()
 
 import inference  # noqa: E402
-import jobs.tasks  # noqa: E402,F401
-from heygem_site.broker import broker  # noqa: E402
-from jobs.recovery import WorkerLifecycle  # noqa: E402
+from jobs.queue import broker  # noqa: E402
+from jobs.tasks import WorkerLifecycle  # noqa: E402
 
 broker.add_middleware(WorkerLifecycle())
 

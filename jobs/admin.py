@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.models import Quota
-from jobs import housekeeping, services
+from jobs import housekeeping, services, storage
 from jobs.models import Asset, Job, JobEvent, Result
 
 
@@ -153,7 +153,7 @@ def disk_usage(request):
         "teams": teams,
         "users": housekeeping.usage_by_owner("user"),
         "biggest": housekeeping.biggest_items(),
-        "space": housekeeping.free_space(),
+        "space": storage.free_space(),
         "total": sum(entry["total"] for _, entry in teams),
     }
     return render(request, "admin/disk_usage.html", context)

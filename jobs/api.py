@@ -1,6 +1,5 @@
 """REST API for assets, uploads, jobs and results (/api/v1/). Every object goes through jobs.access."""
 
-import fcntl
 import tempfile
 from pathlib import Path
 
@@ -8,7 +7,6 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
@@ -25,9 +23,10 @@ from accounts.access import current_membership, get_team_for_user
 from heygem_site.api import error_body
 from heygem_site.ids import MAX_ID, parse_id
 from jobs import access, services
+from jobs import uploads as resumable
 from jobs.downloads import stream_file, zip_response
 from jobs.errors import Refused, message_for
-from jobs.models import Asset, Job, JobEvent, Result, Upload
+from jobs.models import Asset, Job, JobEvent, Result
 
 MAX_BATCH = 100
 
@@ -287,7 +286,7 @@ def uploads(request):
     """Starts a resumable upload: then PUT its bytes in order with Content-Range, then POST complete/."""
     data = _validated(UploadCreateSerializer, request.data)
     team = _team(request, data.get("team"))
-    upload = services.start_upload(team, request.user, data["name"], data["size"])
+    upload = resumable.start_upload(team, request.user, data["name"], data["size"])
     return Response(_upload_data(upload), status=status.HTTP_201_CREATED)
 
 
@@ -304,37 +303,15 @@ def upload_detail(request, upload_id):
     if request.method == "GET":
         return Response(_upload_data(upload))
     if request.method == "DELETE":
-        upload.part_path().unlink(missing_ok=True)
-        upload.delete()
+        resumable.abandon_upload(upload)
         return Response(status=status.HTTP_204_NO_CONTENT)
-    start = _content_range_start(request.headers.get("Content-Range", ""))
-    services.refuse_when_low_on_disk()  # Before any byte is written.
-    with open(upload.part_path(), "r+b") as part:
-        # One writer per upload at a time: a lock on the part file, not a database transaction held
-        # open while megabytes go to disk. A second PUT of the same upload is told to retry.
-        try:
-            fcntl.flock(part, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _offset_conflict(upload)
-        upload.refresh_from_db()
-        if start != upload.received:
-            return _offset_conflict(upload)
-        received = upload.received
-        part.truncate(received)  # Drop the tail of a chunk that broke off half-way.
-        part.seek(received)
-        while received < upload.size and (block := request.stream.read(1024 * 1024) if request.stream else b""):
-            part.write(block[: upload.size - received])
-            received += min(len(block), upload.size - received)
-        part.flush()
-        Upload.objects.filter(pk=upload.pk, received=upload.received).update(received=received,
-                                                                             updated_at=timezone.now())
-    upload.received = received
+    start = resumable.content_range_start(request.headers.get("Content-Range", ""))
+    try:
+        resumable.append_chunk(upload, start, request.stream)
+    except resumable.OffsetConflict:
+        return Response({**error_body("upload_offset", message_for("upload_offset")), **_upload_data(upload)},
+                        status=status.HTTP_409_CONFLICT)
     return Response(_upload_data(upload))
-
-
-def _offset_conflict(upload):
-    return Response({**error_body("upload_offset", message_for("upload_offset")), **_upload_data(upload)},
-                    status=status.HTTP_409_CONFLICT)
 
 
 @extend_schema(request=UploadCompleteSerializer, responses={201: AssetSerializer}, operation_id="uploads_complete")
@@ -345,22 +322,8 @@ def upload_complete(request, upload_id):
     if upload.received != upload.size:
         raise Refused("upload_incomplete")
     kind = _validated(UploadCompleteSerializer, request.data).get("kind") or None
-    part = upload.part_path()
-    try:
-        asset = services.ingest_file(upload.team, request.user, part, upload.original_name, kind,
-                                     reserved=upload.size)
-    finally:
-        part.unlink(missing_ok=True)
-        upload.delete()
+    asset = resumable.complete_upload(upload, request.user, kind)
     return Response(AssetSerializer(asset).data, status=status.HTTP_201_CREATED)
-
-
-def _content_range_start(header):
-    try:
-        unit, spec = header.split(" ", 1)
-        return int(spec.split("-", 1)[0]) if unit == "bytes" else -1
-    except ValueError:
-        return 0 if not header else -1
 
 
 # --- Jobs --------------------------------------------------------------------------------------

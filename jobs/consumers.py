@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
 from jobs.access import get_job_for_user
-from jobs.services import job_group, user_group
+from jobs.events import PONG, RESULT_CHANGED, job_group, user_group
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -51,7 +51,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
         # Actions go through the API, never through this socket; the page only pings, to learn that
         # a silent connection is still alive.
         if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"kind": "pong"})
+            await self.send_json({"kind": PONG})
 
     async def job_event(self, message):
         event = message["event"]
@@ -87,7 +87,7 @@ class GalleryConsumer(AsyncJsonWebsocketConsumer):
         pass
 
     async def result_changed(self, message):
-        await self.send_json({key: value for key, value in message.items() if key != "type"} | {"kind": "result.changed"})
+        await self.send_json({key: value for key, value in message.items() if key != "type"} | {"kind": RESULT_CHANGED})
 
 
 def _backlog(job_id, after, before=None):

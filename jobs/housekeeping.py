@@ -1,9 +1,10 @@
 """Keeping storage in order: the retention sweep, disk usage figures, and drift between the
-database and the files on disk.
+database and the stored files.
 
-Every deletion is conditional on the row still being what the sweep selected, and files are
-removed only by the process whose row delete succeeded, so two sweeps at once remove each item
-once and never touch a queued or running result.
+It decides what goes; the deleting is done by the service functions (jobs/services.py), each
+conditional on the row still being what the sweep selected, with files removed only by the process
+whose row delete succeeded. So two sweeps at once remove each item once and never touch a queued or
+running result.
 """
 
 import logging
@@ -13,19 +14,16 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
-from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import F, ProtectedError, Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Quota
+from jobs import services, storage, uploads
 from jobs.models import Asset, Job, Result
 from jobs.recovery import WORK_DIR_PREFIX
-from jobs.services import record_event
 
 log = logging.getLogger("heygem.retention")
-FINISHED = (Result.State.SUCCEEDED, Result.State.FAILED, Result.State.CANCELLED)
+FINISHED = Result.FINISHED
 
 
 def purge_expired(now=None):
@@ -42,8 +40,7 @@ def purge_expired(now=None):
             _cap_per_user(team, user_bytes, removed)
         for job in Job.objects.filter(team=team, finished_at__isnull=False, results__isnull=True):
             # A job whose every video is gone: its log has served; the summary line keeps the record.
-            if Job.objects.filter(pk=job.pk, results__isnull=True).delete()[0]:
-                removed["jobs"] += 1
+            removed["jobs"] += services.delete_emptied_job(job)
         in_use = Q(video_results__isnull=False) | Q(audio_jobs__isnull=False)
         for asset in Asset.objects.filter(team=team, created_at__lt=now - timedelta(days=upload_days)).exclude(in_use):
             _delete_upload(asset, removed)
@@ -54,15 +51,7 @@ def purge_expired(now=None):
 
 
 def _expire(result, reason, removed):
-    with transaction.atomic():
-        deleted = Result.objects.filter(pk=result.pk, state__in=FINISHED).delete()[0]
-        if deleted:
-            record_event(result.job_id, "result.expired", f"{reason}: removed {result.video.original_name}",
-                         data={"result": result.pk, "bytes": result.output_size + result.thumbnail_size})
-    if deleted:
-        for name in (result.output.name, result.thumbnail.name):
-            if name:
-                default_storage.delete(name)
+    if services.expire_result(result, reason):
         removed["results"] += 1
         removed["bytes"] += result.output_size + result.thumbnail_size
 
@@ -81,12 +70,7 @@ def _cap_per_user(team, user_bytes, removed):
 
 
 def _delete_upload(asset, removed):
-    try:
-        deleted = Asset.objects.filter(pk=asset.pk).delete()[0]
-    except ProtectedError:
-        return  # A job started using it meanwhile.
-    if deleted:
-        default_storage.delete(asset.file.name)
+    if services.delete_unused_asset(asset):
         removed["uploads"] += 1
         removed["bytes"] += asset.size
 
@@ -94,14 +78,7 @@ def _delete_upload(asset, removed):
 def purge_stale_temporary_files(older_than=timedelta(hours=24)):
     """Resumable uploads that expired (rows and partial files), and the work folders of workers that
     were killed before they could clean up. Returns how many it removed."""
-    from jobs.models import Upload
-
-    count = 0
-    expired = timezone.now() - timedelta(seconds=settings.UPLOAD_EXPIRY_SECONDS)
-    for upload in Upload.objects.filter(updated_at__lt=expired):
-        if Upload.objects.filter(pk=upload.pk).delete()[0]:
-            upload.part_path().unlink(missing_ok=True)
-            count += 1
+    count = uploads.purge_expired_uploads()
     # A running job touches its folder as it writes; an untouched one for a day belongs to no one.
     cutoff = time.time() - older_than.total_seconds()
     for folder in Path(tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*"):
@@ -146,27 +123,11 @@ def biggest_items(limit=20):
     return sorted(items, key=lambda item: -item[4])[:limit]
 
 
-def free_space():
-    """(free, total) bytes of the volume holding local media, or None for remote storage."""
-    if not _local_root():
-        return None
-    root = Path(settings.MEDIA_ROOT)
-    root.mkdir(parents=True, exist_ok=True)
-    usage = shutil.disk_usage(root)
-    return usage.free, usage.total
-
-
-def _local_root():
-    return hasattr(default_storage, "path") and settings.STORAGE_BACKEND == "local"
-
-
 # --- Drift between rows and files ---------------------------------------------------------------
 
 def find_drift():
     """Files under media with no row (orphans) and rows whose file is gone (missing)."""
-    if not _local_root():
-        raise RuntimeError("Drift checks need local storage; S3 keeps its own inventory.")
-    root = Path(settings.MEDIA_ROOT)
+    on_disk = storage.stored_names()
     referenced = {}
     for asset in Asset.objects.only("pk", "file"):
         referenced[asset.file.name] = ("asset", asset.pk)
@@ -174,8 +135,6 @@ def find_drift():
         referenced[result.output.name] = ("output", result.pk)
         if result.thumbnail.name:
             referenced[result.thumbnail.name] = ("thumbnail", result.pk)
-    on_disk = {str(path.relative_to(root)) for path in (root / "teams").rglob("*") if path.is_file()} \
-        if (root / "teams").exists() else set()
     orphans = sorted(on_disk - set(referenced))
     missing = sorted((kind, pk, name) for name, (kind, pk) in referenced.items() if name not in on_disk)
     return {"orphans": orphans, "missing": missing}
@@ -185,18 +144,10 @@ def fix_drift(drift):
     """Deletes orphan files; forgets outputs whose file vanished; deletes unused assets whose file vanished."""
     fixed = {"orphans": 0, "outputs": 0, "assets": 0}
     for name in drift["orphans"]:
-        default_storage.delete(name)
+        storage.delete(name)
         fixed["orphans"] += 1
     for kind, pk, name in drift["missing"]:
-        if kind == "output":
-            if Result.objects.filter(pk=pk, output=name).update(output="", output_size=0, thumbnail="",
-                                                                 thumbnail_size=0):
-                fixed["outputs"] += 1
-        elif kind == "thumbnail":
-            Result.objects.filter(pk=pk, thumbnail=name).update(thumbnail="", thumbnail_size=0)
-        elif kind == "asset":
-            try:
-                fixed["assets"] += Asset.objects.filter(pk=pk).delete()[0]
-            except ProtectedError:
-                pass  # Still used by a job: reported, left for a person to decide.
+        # A thumbnail alone is not counted; an asset still used by a job stays, for a person to decide.
+        if services.forget_missing_file(kind, pk, name) and kind != "thumbnail":
+            fixed[kind + "s"] += 1
     return fixed

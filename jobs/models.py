@@ -134,6 +134,7 @@ class Result(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     ACTIVE = (State.QUEUED, State.RUNNING)
+    FINISHED = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
     # States whose minutes count against the monthly quota (a failed or cancelled result is free).
     BILLABLE = (State.QUEUED, State.RUNNING, State.SUCCEEDED)
 

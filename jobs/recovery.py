@@ -8,19 +8,16 @@
   re-queued at once instead of after the reaper's timeout, and their work folders are removed.
 - Each Dramatiq thread holds one message at a time: a busy worker must not sit on a queued video that
   an idle worker could start (Dramatiq's default prefetches two per thread).
+
+The middleware that does this in worker processes is jobs.tasks.WorkerLifecycle.
 """
 
-import logging
 import os
 import shutil
 import socket
 import tempfile
 import threading
 from pathlib import Path
-
-from dramatiq.middleware import Middleware
-
-log = logging.getLogger(__name__)
 
 stopping = threading.Event()
 WORK_DIR_PREFIX = "heygem-job-"  # then the worker's pid: heygem-job-1234-xxxxxxxx
@@ -62,26 +59,3 @@ def purge_dead_work_dirs():
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
-
-
-class WorkerLifecycle(Middleware):
-    """Added to the broker by heygem_site.worker, so it acts in worker processes only."""
-
-    def before_worker_boot(self, broker, worker):
-        worker.queue_prefetch = worker.worker_threads
-
-    def after_worker_boot(self, broker, worker):
-        from jobs import services
-
-        try:
-            requeued, failed = services.reap_stale_results()
-            folders = purge_dead_work_dirs()
-        except Exception:
-            log.exception("Could not recover the videos of lost workers; the scheduler will")
-            return
-        if requeued or failed or folders:
-            log.info("Recovered after lost workers: %s videos re-queued, %s failed, %s work folders removed",
-                     requeued, failed, folders)
-
-    def before_worker_shutdown(self, broker, worker):
-        stopping.set()

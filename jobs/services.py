@@ -2,8 +2,9 @@
 
 Every state change is a conditional update (`filter(pk=..., state=...).update(...)`): zero rows
 updated means someone else got there first (a cancel, the reaper, a second worker) and the caller
-backs off. Every change writes a JobEvent, which the UI replays by `seq`, and is pushed to the
-job's WebSocket group after the transaction commits.
+backs off. Every change writes a JobEvent (jobs/events.py), which the UI replays by `seq`, and is
+pushed to the job's WebSocket group after the transaction commits. Work is sent to the workers by
+name after commit (jobs/queue.py); files are stored and deleted through jobs/storage.py.
 """
 
 import hashlib
@@ -14,19 +15,18 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, ProtectedError, Q, Sum
 from django.utils import timezone, translation
 
 import inference
 from accounts.models import Quota
+from jobs import events, queue, storage
 from jobs.errors import Refused, message_for
-from jobs.models import Asset, Job, JobEvent, Result, Upload, output_path
+from jobs.events import record_event
+from jobs.models import Asset, Job, Result, Upload, output_path
+from jobs.recovery import local_worker_is_gone, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -36,51 +36,6 @@ QUALITY = {"standard": ("veryfast", 18), "high": ("medium", 16), "small": ("very
 MAX_ATTEMPTS = 2
 # The share of a script job's progress bar that speaking the script takes (it is fast beside lip-syncing).
 SPEECH_SHARE = 0.1
-
-
-class LocalFile(File):
-    """A file on local disk that FileSystemStorage may move into place instead of copying."""
-
-    def temporary_file_path(self):
-        return self.name
-
-
-def job_group(job_id):
-    return f"job-{job_id}"
-
-
-def user_group(user_id):
-    return f"user-{user_id}"
-
-
-def broadcast(group, message):
-    # Redis only carries notifications: when it is down the facts are still in the database and
-    # clients catch up by `seq`, so a failed push must not fail the change itself.
-    try:
-        async_to_sync(get_channel_layer().group_send)(group, message)
-    except Exception:
-        log.warning("Could not push to %s", group, exc_info=True)
-
-
-def record_event(job_id, kind, message="", result_id=None, data=None):
-    """Appends one event to the job's log with the next `seq`, and pushes it after commit."""
-    with transaction.atomic():
-        # The UPDATE locks the job row until commit, so concurrent writers get distinct seqs.
-        Job.objects.filter(pk=job_id).update(next_seq=F("next_seq") + 1)
-        seq = Job.objects.filter(pk=job_id).values_list("next_seq", flat=True).get()
-        event = JobEvent.objects.create(job_id=job_id, result_id=result_id, seq=seq, kind=kind,
-                                        message=str(message), data=data or {})
-        transaction.on_commit(lambda: broadcast(job_group(job_id), {"type": "job.event", "event": event.as_message()}))
-    return event
-
-
-def _result_changed(result_id):
-    """Tells the owner's gallery that a result changed state."""
-    row = Result.objects.filter(pk=result_id).values("job_id", "job__created_by_id", "state", "progress").first()
-    if row:
-        message = {"type": "result.changed", "result": result_id, "job": row["job_id"], "state": row["state"],
-                   "progress": row["progress"]}
-        transaction.on_commit(lambda: broadcast(user_group(row["job__created_by_id"]), message))
 
 
 # --- Storage and quota -------------------------------------------------------------------------
@@ -134,29 +89,6 @@ def _safe_suffix(name):
     return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ""
 
 
-def start_upload(team, owner, name, size):
-    """Opens a resumable upload of `size` bytes, reserving them against the team's quota and the free disk.
-
-    A person has at most MAX_OPEN_UPLOADS open at once; each expires when idle (see open_uploads).
-    Raises Refused.
-    """
-    if size == 0:
-        raise Refused("empty_file")
-    if size > settings.MAX_UPLOAD_BYTES:
-        raise Refused("file_too_large", limit_bytes=settings.MAX_UPLOAD_BYTES)
-    refuse_when_low_on_disk(also_needed=size)
-    with transaction.atomic():
-        quota = Quota.objects.select_for_update().get(team=team)
-        if open_uploads().filter(owner=owner).count() >= settings.MAX_OPEN_UPLOADS:
-            raise Refused("too_many_uploads", count=settings.MAX_OPEN_UPLOADS)
-        if storage_used(team.pk) + size > quota.storage_bytes:
-            raise Refused("quota_storage")
-        upload = Upload.objects.create(team=team, owner=owner, original_name=name[:255], size=size)
-    upload.part_path().parent.mkdir(parents=True, exist_ok=True)
-    upload.part_path().touch()
-    return upload
-
-
 def ingest_file(team, owner, path, original_name, expected_kind=None, *, reserved=0):
     """Validates a file on local disk by its content and stores it as an Asset of `team`.
 
@@ -204,8 +136,7 @@ def ingest_file(team, owner, path, original_name, expected_kind=None, *, reserve
                   fps=info.fps, rotation=info.rotation or 0, video_codec=info.video_codec or "",
                   audio_codec=info.audio_codec or "")
     # Store first, then insert under the quota lock: no transaction stays open during file I/O.
-    with LocalFile(open(path, "rb"), name=str(path)) as content:
-        asset.file.save("upload" + _safe_suffix(original_name), content, save=False)
+    storage.save_to_field(asset.file, "upload" + _safe_suffix(original_name), path)
     try:
         with transaction.atomic():
             quota = Quota.objects.select_for_update().get(team=team)
@@ -214,10 +145,10 @@ def ingest_file(team, owner, path, original_name, expected_kind=None, *, reserve
             asset.save()
     except IntegrityError:
         # The same bytes arrived twice at once; keep the first copy.
-        asset.file.delete(save=False)
+        storage.delete(asset.file.name)
         return Asset.objects.get(team=team, owner=owner, sha256=digest)
     except Refused:
-        asset.file.delete(save=False)
+        storage.delete(asset.file.name)
         raise
     return asset
 
@@ -227,7 +158,7 @@ def delete_asset(asset):
         raise Refused("asset_in_use")
     name = asset.file.name
     asset.delete()
-    default_storage.delete(name)
+    storage.delete(name)
 
 
 # --- Jobs --------------------------------------------------------------------------------------
@@ -278,14 +209,14 @@ def create_job(user, team, audio, videos, *, script=None, backend="auto", length
                 **({"script": script["text"], "voice": script["voice"], "speed": script["speed"]} if script else {}))
             results = [Result.objects.create(job=job, video=video, minutes=minutes, queued_at=timezone.now())
                        for video in videos]
-            record_event(job.pk, "job.created", f"{len(results)} video(s) queued",
+            record_event(job.pk, events.JOB_CREATED, f"{len(results)} video(s) queued",
                          data={"results": [r.pk for r in results]})
             for result in results:
-                _result_changed(result.pk)
+                events.result_changed(result.pk)
                 if script is None:
                     _enqueue_after_commit(result.pk, audio.duration_s)
             if script is not None:
-                _send_after_commit(enqueue_speech, job.pk, seconds)
+                _enqueue_speech_after_commit(job.pk, seconds)
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -296,9 +227,7 @@ def create_job(user, team, audio, videos, *, script=None, backend="auto", length
 def refuse_when_low_on_disk(also_needed=0):
     """Refuses up front rather than fail half-way through writing. Open uploads count with the bytes they
     still have to send, and `also_needed` with all of its own."""
-    from jobs.housekeeping import free_space
-
-    space = free_space()
+    space = storage.free_space()
     if space is None:
         return
     pending = open_uploads().aggregate(n=Sum(F("size") - F("received")))["n"] or 0
@@ -306,45 +235,42 @@ def refuse_when_low_on_disk(also_needed=0):
         raise Refused("low_disk")
 
 
-def enqueue_result(result_id, audio_seconds):
-    from jobs.tasks import run_lipsync
-
+def _lipsync_time_limit_ms(audio_seconds):
     # Generous: slow CPUs run several times slower than real time on long inputs.
-    time_limit_ms = int(max(15 * 60, audio_seconds * 30) * 1000)
-    run_lipsync.send_with_options(args=(result_id,), time_limit=time_limit_ms)
+    return int(max(15 * 60, audio_seconds * 30) * 1000)
 
 
-def _enqueue_work(result):
-    """Sends a queued result to a worker, or first its job's script to be spoken."""
-    if result.job.needs_speech:
-        enqueue_speech(result.job_id, check_seconds(result.job))
-    else:
-        enqueue_result(result.pk, result.job.audio.duration_s)
+def _speech_time_limit_ms(seconds):
+    # Speaking runs at several times real time even on a busy CPU; the limit only stops a hung process.
+    return int(max(10 * 60, seconds * 5) * 1000)
+
+
+def enqueue_result(result_id, audio_seconds):
+    """Sends a queued result to a worker now."""
+    queue.send(queue.RUN_LIPSYNC, result_id, queue_name=queue.GENERATION,
+               time_limit_ms=_lipsync_time_limit_ms(audio_seconds))
+
+
+def enqueue_speech(job_id, seconds):
+    """Sends a script job's speech to a worker now."""
+    queue.send(queue.SPEAK_SCRIPT, job_id, queue_name=queue.GENERATION, time_limit_ms=_speech_time_limit_ms(seconds))
 
 
 def _enqueue_after_commit(result_id, audio_seconds):
     """Queues a result once the transaction that made it queued commits."""
-    _send_after_commit(enqueue_result, result_id, audio_seconds)
+    queue.on_commit(enqueue_result, result_id, audio_seconds)
+
+
+def _enqueue_speech_after_commit(job_id, seconds):
+    queue.on_commit(enqueue_speech, job_id, seconds)
 
 
 def _enqueue_work_after_commit(result):
     """Queues a result, or first its job's script to be spoken, once the transaction commits."""
-    _send_after_commit(_enqueue_work, result)
-
-
-def _send_after_commit(send, *args):
-    """Calls `send(*args)` (which sends a message) once the transaction commits.
-
-    The database is the truth: when Redis cannot take the message, the result stays queued and the
-    scheduler sends it again (resend_orphaned_queued), so the change that queued it still succeeds.
-    """
-    def run():
-        try:
-            send(*args)
-        except Exception:
-            log.warning("Could not queue %s%r now; the scheduler will send it again", send.__name__, args,
-                        exc_info=True)
-    transaction.on_commit(run)
+    if result.job.needs_speech:
+        _enqueue_speech_after_commit(result.job_id, check_seconds(result.job))
+    else:
+        _enqueue_after_commit(result.pk, result.job.audio.duration_s)
 
 
 def engine_config(job):
@@ -367,8 +293,6 @@ def claim_result(result_id):
     videos start in the order of their cards even when worker threads take their messages out of
     order. Each message still claims exactly one video (there is one message per queued video).
     Returns the claimed result, or None when none of the job's videos is queued any more."""
-    from jobs.recovery import worker_name
-
     now = timezone.now()
     job_id = Result.objects.filter(pk=result_id).values_list("job_id", flat=True).first()
     with transaction.atomic():
@@ -383,9 +307,9 @@ def claim_result(result_id):
         else:
             return None
         result = Result.objects.select_related("job", "job__audio", "video").get(pk=result_id)
-        record_event(result.job_id, "result.running", f"Started {result.video.original_name}", result.pk,
+        record_event(result.job_id, events.RESULT_RUNNING, f"Started {result.video.original_name}", result.pk,
                      data={"attempt": result.attempts})
-        _result_changed(result.pk)
+        events.result_changed(result.pk)
     return result
 
 
@@ -406,14 +330,14 @@ def report_progress(result, stage, fraction, frames_done=0, frames_total=0, mess
             progress=fraction, stage=stage[:40], frames_done=frames_done, frames_total=frames_total,
             heartbeat_at=timezone.now())
         if updated:
-            record_event(result.job_id, "result.progress", message, result.pk,
+            record_event(result.job_id, events.RESULT_PROGRESS, message, result.pk,
                          data={"stage": stage, "progress": round(fraction, 4), "frames_done": frames_done,
                                "frames_total": frames_total})
     return bool(updated)
 
 
 def log_line(result, message, stage=""):
-    record_event(result.job_id, "result.log", message, result.pk, data={"stage": stage} if stage else None)
+    record_event(result.job_id, events.RESULT_LOG, message, result.pk, data={"stage": stage} if stage else None)
 
 
 def is_still_mine(result):
@@ -423,32 +347,26 @@ def is_still_mine(result):
 def finish_result(result, video_file, poster_file, report):
     """RUNNING -> SUCCEEDED. The files are stored before the state changes, so a succeeded result
     always has its output; if the result was cancelled meanwhile they are removed again."""
-    with LocalFile(open(video_file, "rb"), name=str(video_file)) as content:
-        output_name = default_storage.save(output_path(result, "video.mp4"), content)
-    thumbnail_name = ""
-    if poster_file:
-        with LocalFile(open(poster_file, "rb"), name=str(poster_file)) as content:
-            thumbnail_name = default_storage.save(output_path(result, "poster.jpg"), content)
+    output_name = storage.save(output_path(result, "video.mp4"), video_file)
+    thumbnail_name = storage.save(output_path(result, "poster.jpg"), poster_file) if poster_file else ""
     with transaction.atomic():
         updated = _still_mine(result).update(
             state=Result.State.SUCCEEDED, progress=1.0, stage="done", finished_at=timezone.now(),
             heartbeat_at=timezone.now(), output=output_name, thumbnail=thumbnail_name,
-            output_size=default_storage.size(output_name),
-            thumbnail_size=default_storage.size(thumbnail_name) if thumbnail_name else 0,
+            output_size=storage.size(output_name),
+            thumbnail_size=storage.size(thumbnail_name) if thumbnail_name else 0,
             output_duration_s=report.output_duration_s, backend_used=report.backend,
             backend_reason=report.backend_reason[:200],
             timings={k: round(v, 3) for k, v in report.seconds.items()})
         if updated:
-            record_event(result.job_id, "result.succeeded",
+            record_event(result.job_id, events.RESULT_SUCCEEDED,
                          f"Finished with the {report.backend} engine ({report.backend_reason})", result.pk,
                          data={"duration_s": report.output_duration_s, "face_coverage": report.face_coverage,
                                "backend": report.backend, "reason": report.backend_reason})
-            _result_changed(result.pk)
+            events.result_changed(result.pk)
             _job_maybe_finished(result.job_id)
     if not updated:
-        for name in (output_name, thumbnail_name):
-            if name:
-                default_storage.delete(name)
+        storage.delete(output_name, thumbnail_name)
     return bool(updated)
 
 
@@ -465,8 +383,8 @@ def fail_result(result_id, code, *, attempt=None):
             state=Result.State.FAILED, finished_at=timezone.now(), error_code=code, error_message=message[:500])
         if updated:
             job_id = Result.objects.values_list("job_id", flat=True).get(pk=result_id)
-            record_event(job_id, "result.failed", message, result_id, data={"code": code})
-            _result_changed(result_id)
+            record_event(job_id, events.RESULT_FAILED, message, result_id, data={"code": code})
+            events.result_changed(result_id)
             _job_maybe_finished(job_id)
     return bool(updated)
 
@@ -477,8 +395,8 @@ def cancel_result(result):
         updated = Result.objects.filter(pk=result.pk, state__in=Result.ACTIVE).update(
             state=Result.State.CANCELLED, finished_at=timezone.now(), error_code="cancelled")
         if updated:
-            record_event(result.job_id, "result.cancelled", "Cancelled", result.pk)
-            _result_changed(result.pk)
+            record_event(result.job_id, events.RESULT_CANCELLED, "Cancelled", result.pk)
+            events.result_changed(result.pk)
             _job_maybe_finished(result.job_id)
     return bool(updated)
 
@@ -503,10 +421,10 @@ def retry_result(result, *, by_user=False):
             started_at=None, finished_at=None, heartbeat_at=None, worker="", queued_at=timezone.now())
         if updated:
             Job.objects.filter(pk=result.job_id).update(finished_at=None)
-            record_event(result.job_id, "result.requeued",
+            record_event(result.job_id, events.RESULT_REQUEUED,
                          "Queued again" if by_user else "Queued again by an administrator", result.pk,
                          data={"reason": "retry"})
-            _result_changed(result.pk)
+            events.result_changed(result.pk)
             _enqueue_work_after_commit(result)
     return bool(updated)
 
@@ -521,10 +439,52 @@ def delete_result(result):
     names = [name for name in (result.output.name, result.thumbnail.name) if name]
     job_id = result.job_id
     with transaction.atomic():
-        record_event(job_id, "result.deleted", f"Deleted the video for {result.video.original_name}")
+        record_event(job_id, events.RESULT_DELETED, f"Deleted the video for {result.video.original_name}")
         Result.objects.filter(pk=result.pk).delete()
-    for name in names:
-        default_storage.delete(name)
+    storage.delete(*names)
+
+
+def expire_result(result, reason):
+    """Retention removes a finished result (output, thumbnail, row). Returns False when it is not finished
+    any more (retried meanwhile) or another sweep removed it first."""
+    with transaction.atomic():
+        deleted = Result.objects.filter(pk=result.pk, state__in=Result.FINISHED).delete()[0]
+        if deleted:
+            record_event(result.job_id, events.RESULT_EXPIRED, f"{reason}: removed {result.video.original_name}",
+                         data={"result": result.pk, "bytes": result.output_size + result.thumbnail_size})
+    if deleted:
+        storage.delete(result.output.name, result.thumbnail.name)
+    return bool(deleted)
+
+
+def delete_emptied_job(job):
+    """Removes a finished job whose every video is gone: its log has served. Returns whether it did."""
+    return bool(Job.objects.filter(pk=job.pk, finished_at__isnull=False, results__isnull=True).delete()[0])
+
+
+def delete_unused_asset(asset):
+    """Removes an upload no job uses (retention). Returns False when a job started using it meanwhile."""
+    try:
+        deleted = Asset.objects.filter(pk=asset.pk).delete()[0]
+    except ProtectedError:
+        return False
+    if deleted:
+        storage.delete(asset.file.name)
+    return bool(deleted)
+
+
+def forget_missing_file(kind, pk, name):
+    """A stored file vanished (drift): an output or thumbnail is forgotten, an unused asset deleted. A
+    used asset stays, for a person to decide. Returns whether a row changed."""
+    if kind == "output":
+        return bool(Result.objects.filter(pk=pk, output=name).update(output="", output_size=0, thumbnail="",
+                                                                     thumbnail_size=0))
+    if kind == "thumbnail":
+        return bool(Result.objects.filter(pk=pk, thumbnail=name).update(thumbnail="", thumbnail_size=0))
+    try:
+        return bool(Asset.objects.filter(pk=pk, file=name).delete()[0])
+    except ProtectedError:
+        return False
 
 
 def _job_maybe_finished(job_id):
@@ -536,11 +496,9 @@ def _job_maybe_finished(job_id):
     counts = {state: 0 for state in Result.State.values}
     for state in Result.objects.filter(job_id=job_id).values_list("state", flat=True):
         counts[state] += 1
-    record_event(job_id, "job.finished", "All videos are done", data=counts)
+    record_event(job_id, events.JOB_FINISHED, "All videos are done", data=counts)
     if Job.objects.filter(pk=job_id).exclude(webhook_url="").exists():
-        from jobs.tasks import deliver_webhook
-
-        transaction.on_commit(lambda: deliver_webhook.send(job_id))
+        queue.send_on_commit(queue.DELIVER_WEBHOOK, job_id, queue_name=queue.WEBHOOKS)
 
 
 # --- Handing back and the reaper ---------------------------------------------------------------
@@ -553,17 +511,15 @@ def hand_back_result(result):
             state=Result.State.QUEUED, attempts=F("attempts") - 1, progress=0.0, stage="", frames_done=0,
             frames_total=0, started_at=None, heartbeat_at=None, worker="", queued_at=timezone.now())
         if updated:
-            record_event(result.job_id, "result.requeued", "The worker was stopped; queued again", result.pk,
+            record_event(result.job_id, events.RESULT_REQUEUED, "The worker was stopped; queued again", result.pk,
                          data={"reason": "worker_stopped"})
-            _result_changed(result.pk)
+            events.result_changed(result.pk)
             _enqueue_after_commit(result.pk, result.job.audio.duration_s)
     return bool(updated)
 
 
 def _lost_worker(result, now, live_workers):
     """Why the worker of a running result is known to be gone, or None while it may still work on it."""
-    from jobs.recovery import local_worker_is_gone
-
     if result.heartbeat_at and result.heartbeat_at < now - timedelta(seconds=settings.WORKER_LOST_AFTER_SECONDS):
         return "The worker stopped responding; queued again"
     if not result.worker:
@@ -588,11 +544,9 @@ def reap_stale_results(now=None):
     known to be dead (jobs.recovery). Returns (requeued, failed) counts. Safe to run from several processes:
     each change is conditional on the result still being the same claim.
     """
-    from heygem_site.broker import live_workers as list_live_workers
-
     now = now or timezone.now()
     try:
-        live_workers = list_live_workers()
+        live_workers = queue.live_workers()
     except Exception:
         live_workers = None  # Redis away: only the local process table and the timeout decide.
     requeued = failed = 0
@@ -607,8 +561,8 @@ def reap_stale_results(now=None):
                 moved = claim.update(state=Result.State.QUEUED, progress=0.0, stage="", heartbeat_at=None, worker="",
                                      queued_at=timezone.now())
                 if moved:
-                    record_event(result.job_id, "result.requeued", reason, result.pk, data={"reason": "worker_lost"})
-                    _result_changed(result.pk)
+                    record_event(result.job_id, events.RESULT_REQUEUED, reason, result.pk, data={"reason": "worker_lost"})
+                    events.result_changed(result.pk)
                     _enqueue_work_after_commit(result)
                     requeued += 1
         elif fail_result(result.pk, "worker_lost", attempt=result.attempts):
@@ -624,12 +578,10 @@ def resend_orphaned_queued(grace_seconds=15):
     result queued less than `grace_seconds` ago is left alone: its message may still be on its way. A
     duplicate would be harmless anyway, since claiming is conditional.
     """
-    from heygem_site.broker import pending_messages
-
-    messages = pending_messages("gpu")
-    delivered = [message.args[0] for message in messages if message.actor_name == "run_lipsync" and message.args]
+    messages = queue.pending_messages(queue.GENERATION)
+    delivered = [message.args[0] for message in messages if message.actor_name == queue.RUN_LIPSYNC and message.args]
     # A script job waits for one speak_script message (by job id) before its results get their own.
-    speaking = {message.args[0] for message in messages if message.actor_name == "speak_script" and message.args}
+    speaking = {message.args[0] for message in messages if message.actor_name == queue.SPEAK_SCRIPT and message.args}
     queued = list(Result.objects.filter(state=Result.State.QUEUED).select_related("job__audio")
                   .order_by("job_id", "pk"))
     queued_ids = {result.pk for result in queued}
@@ -680,13 +632,6 @@ def check_seconds(job):
     return voices.estimate_seconds(job.script, job.speed)
 
 
-def enqueue_speech(job_id, seconds):
-    from jobs.tasks import speak_script
-
-    # Speaking runs at several times real time even on a busy CPU; the limit only stops a hung process.
-    speak_script.send_with_options(args=(job_id,), time_limit=int(max(10 * 60, seconds * 5) * 1000))
-
-
 def claim_speech(job_id):
     """One worker's claim on speaking a job's script. None when it is spoken already, a live worker speaks it,
     or none of its results still waits (all cancelled)."""
@@ -700,9 +645,9 @@ def claim_speech(job_id):
         if not claimed:
             return None
         job = Job.objects.select_related("team", "created_by").get(pk=job_id)
-        record_event(job.pk, "job.speaking", "Speaking the script")
+        record_event(job.pk, events.JOB_SPEAKING, "Speaking the script")
         for result_id in Result.objects.filter(job=job, state=Result.State.QUEUED).values_list("pk", flat=True):
-            record_event(job.pk, "result.log", "Speaking the script", result_id, data={"stage": "speak"})
+            record_event(job.pk, events.RESULT_LOG, "Speaking the script", result_id, data={"stage": "speak"})
     return job
 
 
@@ -716,7 +661,7 @@ def report_speech_progress(job, fraction, done=0, total=0):
         Result.objects.filter(pk__in=waiting, state=Result.State.QUEUED).update(
             stage="speak", progress=fraction * SPEECH_SHARE, frames_done=done, frames_total=total)
         for result_id in waiting:
-            record_event(job.pk, "result.progress", f"Speaking sentence {done} of {total}", result_id,
+            record_event(job.pk, events.RESULT_PROGRESS, f"Speaking sentence {done} of {total}", result_id,
                          data={"stage": "speak", "progress": round(fraction * SPEECH_SHARE, 4), "frames_done": done,
                                "frames_total": total})
     return bool(waiting)
@@ -733,7 +678,7 @@ def attach_speech(job, wav_path, phones):
             return False
         Result.objects.filter(job=job).update(minutes=asset.duration_s / 60)
         Result.objects.filter(job=job, state=Result.State.QUEUED).update(queued_at=timezone.now())
-        record_event(job.pk, "job.spoken", f"Spoke the script: {asset.duration_s:.1f} s of speech",
+        record_event(job.pk, events.JOB_SPOKEN, f"Spoke the script: {asset.duration_s:.1f} s of speech",
                      data={"audio": asset.pk, "duration_s": asset.duration_s})
         for result_id in Result.objects.filter(job=job, state=Result.State.QUEUED).values_list("pk", flat=True):
             _enqueue_after_commit(result_id, asset.duration_s)
@@ -748,9 +693,9 @@ def hand_back_speech(job):
             speech_claimed_at=None)
         if released:
             Result.objects.filter(job=job, state=Result.State.QUEUED).update(queued_at=timezone.now())
-            record_event(job.pk, "job.log", "The worker was stopped; the script is queued again",
+            record_event(job.pk, events.JOB_LOG, "The worker was stopped; the script is queued again",
                          data={"reason": "worker_stopped"})
-            _send_after_commit(enqueue_speech, job.pk, check_seconds(job))
+            _enqueue_speech_after_commit(job.pk, check_seconds(job))
     return bool(released)
 
 

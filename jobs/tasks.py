@@ -1,22 +1,21 @@
 """Dramatiq actors: thin and idempotent. They receive ids, claim through the services, call the
-engine, and finish or fail the result. Importing heygem_site.broker first binds them to Redis."""
+engine, and finish or fail the result. Importing jobs.queue first binds them to Redis. Nothing in the
+app imports this module: work is sent by actor name (jobs/queue.py); only the worker loads it."""
 
 import errno
 import itertools
 import logging
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import dramatiq
 from django.conf import settings
-
-from heygem_site.broker import broker  # noqa: F401
+from dramatiq.middleware import Middleware
 
 import inference
 from inference import voices
-from jobs import recovery, services, webhooks
+from jobs import queue, recovery, services, storage, webhooks
 from jobs.errors import Refused
 from jobs.media import make_thumbnail
 from jobs.models import Result
@@ -70,18 +69,29 @@ class Reporter:
         return self.cancelled
 
 
-def _local_path(field, directory):
-    """A local path of a stored file: the file itself on local storage, else a downloaded copy."""
-    try:
-        return Path(field.path)
-    except NotImplementedError:
-        target = Path(directory) / Path(field.name).name
-        with field.open("rb") as source, open(target, "wb") as sink:
-            shutil.copyfileobj(source, sink, 1024 * 1024)
-        return target
+class WorkerLifecycle(Middleware):
+    """How a worker process starts and stops (jobs/recovery.py). Added to the broker by
+    heygem_site.worker, so it acts in worker processes only."""
+
+    def before_worker_boot(self, broker, worker):
+        worker.queue_prefetch = worker.worker_threads
+
+    def after_worker_boot(self, broker, worker):
+        try:
+            requeued, failed = services.reap_stale_results()
+            folders = recovery.purge_dead_work_dirs()
+        except Exception:
+            log.exception("Could not recover the videos of lost workers; the scheduler will")
+            return
+        if requeued or failed or folders:
+            log.info("Recovered after lost workers: %s videos re-queued, %s failed, %s work folders removed",
+                     requeued, failed, folders)
+
+    def before_worker_shutdown(self, broker, worker):
+        recovery.stopping.set()
 
 
-@dramatiq.actor(queue_name="gpu", max_retries=0, time_limit=6 * 3600 * 1000)
+@dramatiq.actor(actor_name=queue.RUN_LIPSYNC, queue_name=queue.GENERATION, max_retries=0, time_limit=6 * 3600 * 1000)
 def run_lipsync(result_id):
     result = services.claim_result(result_id)
     if result is None:
@@ -91,8 +101,8 @@ def run_lipsync(result_id):
     reporter = Reporter(result, start=services.SPEECH_SHARE if job.script else 0.0)
     with tempfile.TemporaryDirectory(prefix=recovery.work_dir_prefix()) as workdir:
         try:
-            video = _local_path(result.video.file, workdir)
-            audio = _local_path(job.audio.file, workdir)
+            video = storage.local_copy(result.video.file, workdir)
+            audio = storage.local_copy(job.audio.file, workdir)
             output = Path(workdir) / "output.mp4"
             # A spoken script's phones are known exactly: the engine uses them instead of recognising phones.
             known = {"phones": [tuple(p) for p in job.phones]} if job.phones is not None else {}
@@ -131,7 +141,7 @@ def _disk_full(exc):
     return False
 
 
-@dramatiq.actor(queue_name="gpu", max_retries=0, time_limit=2 * 3600 * 1000)
+@dramatiq.actor(actor_name=queue.SPEAK_SCRIPT, queue_name=queue.GENERATION, max_retries=0, time_limit=2 * 3600 * 1000)
 def speak_script(job_id):
     """Speaks a script job's text into its audio asset, then queues its results (services.attach_speech)."""
     job = services.claim_speech(job_id)
@@ -178,7 +188,7 @@ def speak_script(job_id):
             raise
 
 
-@dramatiq.actor(queue_name="default", max_retries=6, min_backoff=5_000, max_backoff=600_000, time_limit=60_000)
+@dramatiq.actor(actor_name=queue.DELIVER_WEBHOOK, queue_name=queue.WEBHOOKS, max_retries=6, min_backoff=5_000, max_backoff=600_000, time_limit=60_000)
 def deliver_webhook(job_id):
     """POSTs the finished job to its webhook, signed with HMAC-SHA256; retried with backoff.
 

@@ -21,7 +21,7 @@ from accounts.access import current_membership
 from accounts.models import Quota
 from heygem_site.ids import parse_id
 from inference import voices
-from jobs import pace, services
+from jobs import events, pace, services
 from jobs.housekeeping import expiry_of
 from jobs.access import MANAGER_ROLES, assets_for_user, get_job_for_user, get_result_for_user, results_for_user
 from jobs.errors import message_for
@@ -69,7 +69,7 @@ def job_detail(request, job_id):
     _add_error_message(results)
     _add_queue_place(results)
     return render(request, "jobs/job.html", {
-        "job": job, "results": results, "pace": pace.recent_pace(),
+        "job": job, "results": results, "pace": pace.recent_pace(), "event_kinds": events.KINDS,
         "any_active": any(r.state in Result.ACTIVE for r in results),
         "any_succeeded": any(r.state == Result.State.SUCCEEDED for r in results)})
 

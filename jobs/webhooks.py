@@ -124,27 +124,28 @@ def payload(job):
 def deliver(job_id):
     """Sends the job.finished webhook once. A refused address ends the delivery (recorded in the job's log);
     a failed one raises, so the actor retries with backoff."""
+    from jobs import events
+    from jobs.events import record_event
     from jobs.models import Job
-    from jobs.services import record_event
 
     job = Job.objects.filter(pk=job_id).exclude(webhook_url="").first()
     if job is None:
         return
     body = json.dumps(payload(job), sort_keys=True).encode()
     signature = hmac.new(job.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/json", "X-HeyGem-Event": "job.finished",
+    headers = {"Content-Type": "application/json", "X-HeyGem-Event": events.JOB_FINISHED,
                "X-HeyGem-Signature": f"sha256={signature}", "User-Agent": "HeyGem-Webhook"}
     try:
         status = post(job.webhook_url, body, headers, settings.WEBHOOK_TIMEOUT_SECONDS)
     except Refused as refused:
         log.warning("Webhook of job %s refused: %s", job_id, refused.code, extra={"job": job_id})
-        record_event(job_id, "webhook.refused", refused.message, data={"code": refused.code})
+        record_event(job_id, events.WEBHOOK_REFUSED, refused.message, data={"code": refused.code})
         return
     except OSError as exc:
-        record_event(job_id, "webhook.failed", f"The webhook could not be reached ({type(exc).__name__}); trying again later")
+        record_event(job_id, events.WEBHOOK_FAILED, f"The webhook could not be reached ({type(exc).__name__}); trying again later")
         raise
     if not 200 <= status < 300:
         note = " (redirects are not followed)" if 300 <= status < 400 else ""
-        record_event(job_id, "webhook.failed", f"The webhook answered HTTP {status}{note}; trying again later")
+        record_event(job_id, events.WEBHOOK_FAILED, f"The webhook answered HTTP {status}{note}; trying again later")
         raise RuntimeError(f"webhook answered {status}")
-    record_event(job_id, "webhook.delivered", f"The webhook answered HTTP {status}")
+    record_event(job_id, events.WEBHOOK_DELIVERED, f"The webhook answered HTTP {status}")

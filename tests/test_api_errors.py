@@ -101,7 +101,7 @@ def test_creating_a_job_while_redis_is_down_answers_201_and_the_scheduler_sends_
         api_for, personas, assets, monkeypatch, settings, django_capture_on_commit_callbacks):
     from dramatiq.brokers.redis import _scripts
 
-    from heygem_site.broker import broker
+    from jobs.queue import broker
     from jobs import services
     from tests.processes import free_port
 

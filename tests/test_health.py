@@ -5,7 +5,7 @@ import pytest
 import redis
 from django.urls import reverse
 
-from heygem_site.broker import heartbeat_key
+from jobs.queue import heartbeat_key
 from heygem_site.logs import JsonFormatter, SizeCappedFile
 from jobs import services
 from jobs.errors import Refused

@@ -59,9 +59,9 @@ def test_a_person_has_a_bounded_number_of_open_uploads(api_for, personas, settin
 
 
 def test_open_uploads_reserve_free_disk_and_the_guard_answers_507(api_for, personas, settings, monkeypatch):
-    from jobs import housekeeping
+    from jobs import storage
 
-    monkeypatch.setattr(housekeeping, "free_space", lambda: (2048 * MB, 4096 * MB))
+    monkeypatch.setattr(storage, "free_space", lambda: (2048 * MB, 4096 * MB))
     settings.MIN_FREE_DISK_BYTES = 1024 * MB
     client = api_for(personas.member)
     assert start(client, 600 * MB).status_code == 201
@@ -74,11 +74,11 @@ def test_open_uploads_reserve_free_disk_and_the_guard_answers_507(api_for, perso
 
 
 def test_chunks_are_refused_before_they_are_written_when_the_disk_is_low(api_for, personas, settings, monkeypatch):
-    from jobs import housekeeping
+    from jobs import storage
 
     client = api_for(personas.member)
     upload = start(client, 1000).json()
-    monkeypatch.setattr(housekeeping, "free_space", lambda: (10 * MB, 4096 * MB))
+    monkeypatch.setattr(storage, "free_space", lambda: (10 * MB, 4096 * MB))
     settings.MIN_FREE_DISK_BYTES = 1024 * MB
     put = client.generic("PUT", reverse("api-upload", args=[upload["id"]]), b"x" * 1000,
                          content_type="application/octet-stream", HTTP_CONTENT_RANGE="bytes 0-999/1000")

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.urls import reverse
 
-from jobs import tasks
+from jobs import queue, tasks
 from tests.jobs_factories import AUDIO, VIDEOS, ingest
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_a_finished_job_posts_a_signed_body_to_its_webhook(api_for, personas, tm
                                                            django_capture_on_commit_callbacks):
     url, calls, _ = receiver
     scheduled = []
-    monkeypatch.setattr(tasks.deliver_webhook, "send", lambda job_id: scheduled.append(job_id))
+    monkeypatch.setattr(queue, "send", lambda actor, *args, **options: scheduled.append((actor, *args)))
     client = api_for(personas.member)
     audio, video = ingest(personas, tmp_path, AUDIO), ingest(personas, tmp_path, VIDEOS[0])
     created = client.post(reverse("api-jobs"), {"audio": audio.pk, "videos": [video.pk], "webhook_url": url},
@@ -57,7 +57,7 @@ def test_a_finished_job_posts_a_signed_body_to_its_webhook(api_for, personas, tm
     assert "webhook_secret" not in client.get(reverse("api-job", args=[created["id"]])).json()
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("api-job-cancel", args=[created["id"]]))
-    assert scheduled == [created["id"]]
+    assert scheduled == [(tasks.deliver_webhook.actor_name, created["id"])]
 
     tasks.deliver_webhook.fn(created["id"])
     [(headers, body)] = calls

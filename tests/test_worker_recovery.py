@@ -15,8 +15,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
 import inference
-from heygem_site.broker import broker, heartbeat_key
 from jobs import recovery, services, tasks
+from jobs.queue import broker, heartbeat_key
 from jobs.models import JobEvent, Result
 from tests.jobs_factories import VIDEOS, make_job
 
@@ -180,5 +180,5 @@ def test_a_busy_worker_holds_no_more_messages_than_it_has_threads():
 
     worker = Worker(broker, worker_threads=3)
     assert worker.queue_prefetch == 6  # Dramatiq's default: two per thread
-    recovery.WorkerLifecycle().before_worker_boot(broker, worker)
+    tasks.WorkerLifecycle().before_worker_boot(broker, worker)
     assert worker.queue_prefetch == 3

@@ -18,6 +18,8 @@
   const cancelAll = document.getElementById("cancel-all");
   const zipAll = document.getElementById("zip-job");
   const pace = JSON.parse(document.getElementById("stage-pace").textContent);
+  // The event kinds, as jobs/events.py names them (rendered by the view): no kind is spelled here.
+  const KIND = JSON.parse(document.getElementById("event-kinds").textContent);
   const etas = {};
   // A socket can go silent without closing (a stalled proxy, a frozen host): the page pings every
   // PING_MS and treats a ping unanswered for STALL_MS, or a connection not open after STALL_MS, as
@@ -87,23 +89,23 @@
   function describe(event) {
     const data = event.data || {};
     switch (event.kind) {
-      case "job.created": return interpolate(gettext("%s video(s) queued"), [(data.results || []).length]);
-      case "result.running": return gettext("Started");
-      case "result.log": return STAGES[data.stage] || event.message;
-      case "result.succeeded":
+      case KIND.JOB_CREATED: return interpolate(gettext("%s video(s) queued"), [(data.results || []).length]);
+      case KIND.RESULT_RUNNING: return gettext("Started");
+      case KIND.RESULT_LOG: return STAGES[data.stage] || event.message;
+      case KIND.RESULT_SUCCEEDED:
         // The reason is the engine's own words (why "auto" chose it, or "requested").
         return data.reason ? interpolate(gettext("Finished with the %s engine (%s)"), [data.backend || "?", data.reason])
           : interpolate(gettext("Finished with the %s engine"), [data.backend || "?"]);
-      case "result.failed": return gettext("Failed");
-      case "result.cancelled": return gettext("Cancelled");
-      case "result.requeued": return data.reason === "retry" ? gettext("Queued again") : gettext("The worker stopped responding; queued again");
-      case "job.finished": return gettext("All videos are done");
+      case KIND.RESULT_FAILED: return gettext("Failed");
+      case KIND.RESULT_CANCELLED: return gettext("Cancelled");
+      case KIND.RESULT_REQUEUED: return data.reason === "retry" ? gettext("Queued again") : gettext("The worker stopped responding; queued again");
+      case KIND.JOB_FINISHED: return gettext("All videos are done");
       default: return event.message;
     }
   }
 
   function log(node, event) {
-    if (!node || event.kind === "result.progress") return;
+    if (!node || event.kind === KIND.RESULT_PROGRESS) return;
     const text = describe(event);
     if (!text) return;
     const list = node.querySelector(".log");
@@ -115,9 +117,9 @@
     if (event.seq <= lastSeq) return;
     lastSeq = event.seq;
     const node = event.result ? card(event.result) : null;
-    if (event.kind === "job.created") {
+    if (event.kind === KIND.JOB_CREATED) {
       for (const item of root.querySelectorAll(".result")) log(item, event);
-    } else if (event.kind === "job.finished") {
+    } else if (event.kind === KIND.JOB_FINISHED) {
       for (const item of root.querySelectorAll(".result")) log(item, event);
       finished = true;
       connection.textContent = gettext("Finished");
@@ -127,33 +129,33 @@
     if (!node) return;
     log(node, event);
     switch (event.kind) {
-      case "result.running":
+      case KIND.RESULT_RUNNING:
         node.dataset.started = event.time;
         setState(node, "running");
         setProgress(node, { progress: 0, stage: "starting" }, event.time);
         break;
-      case "result.progress":
+      case KIND.RESULT_PROGRESS:
         setState(node, "running");
         setProgress(node, event.data, event.time);
         break;
-      case "result.requeued":
+      case KIND.RESULT_REQUEUED:
         finished = false;  // A retried video reopens a finished job.
         showLive();
         delete etas[node.dataset.result];
         setState(node, "queued");
         setProgress(node, { progress: 0 }, null);
         break;
-      case "result.succeeded":
+      case KIND.RESULT_SUCCEEDED:
         setState(node, "succeeded");
         setProgress(node, { progress: 1, stage: "done" }, event.time);
         showOutput(node, event.result);
         break;
-      case "result.failed":
-      case "result.cancelled":
-        setState(node, event.kind === "result.failed" ? "failed" : "cancelled");
+      case KIND.RESULT_FAILED:
+      case KIND.RESULT_CANCELLED:
+        setState(node, event.kind === KIND.RESULT_FAILED ? "failed" : "cancelled");
         showOutput(node, event.result);
         break;
-      case "result.deleted":
+      case KIND.RESULT_DELETED:
         node.remove();
         break;
     }
@@ -185,7 +187,7 @@
       if (ws !== socket) return;
       awaiting = 0;  // Any word from the server answers the ping.
       const event = JSON.parse(message.data);
-      if (event.kind === "pong") showLive();
+      if (event.kind === KIND.PONG) showLive();
       else apply(event);
     });
     ws.addEventListener("close", () => {

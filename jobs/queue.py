@@ -1,21 +1,37 @@
-"""The Dramatiq broker, set up once from settings.REDIS_URL.
+"""Sending work to the workers, and everything about the queue that carries it.
 
-Actor modules import this before declaring actors, because Dramatiq binds an actor to the
-global broker when it is declared.
+Work is sent by actor name after commit (`send_on_commit`), so the code that changes state never
+imports the actors (jobs/tasks.py) that do the work. The Dramatiq broker is set up here once from
+settings.REDIS_URL; jobs/tasks.py imports this module before declaring its actors, because Dramatiq
+binds an actor to the global broker when it is declared. Every Redis key name Dramatiq and the
+workers use is spelled here and nowhere else.
 """
 
+import logging
 import threading
 import time
 
 import dramatiq
 import redis
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.message import Message
 from dramatiq.middleware import (AgeLimit, Callbacks, CurrentMessage, Middleware, Pipelines, Retries,
                                  ShutdownNotifications, TimeLimit)
+
+log = logging.getLogger(__name__)
+
+# The actors of jobs/tasks.py, by name: senders use these, never the actor functions.
+RUN_LIPSYNC = "run_lipsync"
+SPEAK_SCRIPT = "speak_script"
+DELIVER_WEBHOOK = "deliver_webhook"
+
+# Queues. Lip-syncing and speaking share the worker's generation queue; webhooks have their own,
+# so a slow receiver never holds up a video.
+GENERATION = "gpu"
+WEBHOOKS = "default"
 
 
 class DjangoDbConnections(Middleware):
@@ -60,6 +76,38 @@ class WorkerHeartbeat(Middleware):
             broker.client.delete(self.key)
         except Exception:
             pass
+
+
+def send(actor_name, *args, queue_name, time_limit_ms=None):
+    """Puts one message for the actor called `actor_name` on `queue_name` now."""
+    options = {"time_limit": time_limit_ms} if time_limit_ms else {}
+    broker.enqueue(Message(queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options=options))
+
+
+def send_on_commit(actor_name, *args, queue_name, time_limit_ms=None):
+    """Sends the message once the transaction that made the work commits (at once outside one)."""
+    on_commit(send, actor_name, *args, queue_name=queue_name, time_limit_ms=time_limit_ms)
+
+
+def on_commit(sender, *args, **kwargs):
+    """Calls `sender(*args, **kwargs)`, which sends a message, once the transaction commits.
+
+    The database is the truth: when Redis cannot take the message, the work stays queued there and
+    the scheduler sends it again (services.resend_orphaned_queued), so the change that queued it
+    still succeeds.
+    """
+    def run():
+        try:
+            sender(*args, **kwargs)
+        except Exception:
+            log.warning("Could not queue %s%r now; the scheduler will send it again", sender.__name__, args,
+                        exc_info=True)
+    transaction.on_commit(run)
+
+
+def queue_length(queue_name):
+    """Messages waiting on `queue_name` or fetched by a worker and not yet done."""
+    return broker.client.hlen(f"{broker.namespace}:{queue_name}.msgs")
 
 
 def heartbeat_key(name="*"):
