@@ -51,6 +51,14 @@ def read_range(name, start, length):
         body.close()
 
 
+def list_names(prefix):
+    """The names of every object under `prefix`."""
+    location = default_storage.location.strip("/")
+    pages = _client().get_paginator("list_objects_v2").paginate(Bucket=_bucket(), Prefix=_key(prefix))
+    return {item["Key"][len(location) + 1:] if location else item["Key"]
+            for page in pages for item in page.get("Contents", [])}
+
+
 def download(name, target):
     """Streams the object to the local file `target` (ranged GETs in parallel for a large one)."""
     _client().download_file(_bucket(), _key(name), str(target), Config=default_storage.transfer_config)
