@@ -217,6 +217,9 @@ UPLOAD_PARTS_DIR = VAR_DIR / "uploads"  # Resumable uploads in progress.
 # person may hold only this many at once, and one that receives nothing for this long expires.
 MAX_OPEN_UPLOADS = env_int("HEYGEM_MAX_OPEN_UPLOADS", 20, minimum=1)
 UPLOAD_EXPIRY_SECONDS = env_int("HEYGEM_UPLOAD_EXPIRY_HOURS", 24, minimum=1) * 3600
+# On S3 each chunk of a resumable upload is sent as one part and waits in a temporary file meanwhile: at most
+# this big (S3's own limit is 5 GB a part; the web page sends 8 MB chunks).
+UPLOAD_PART_MAX_BYTES = env_int("HEYGEM_UPLOAD_PART_MAX_MB", 64, minimum=6, maximum=5120) * 1024 * 1024
 
 # What an upload may be (checked on the probed content, not the file name).
 MAX_UPLOAD_BYTES = env_int("HEYGEM_MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024

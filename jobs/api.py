@@ -305,9 +305,10 @@ def upload_detail(request, upload_id):
     if request.method == "DELETE":
         resumable.abandon_upload(upload)
         return Response(status=status.HTTP_204_NO_CONTENT)
-    start = resumable.content_range_start(request.headers.get("Content-Range", ""))
+    header = request.headers.get("Content-Range", "")
+    start = resumable.content_range_start(header)
     try:
-        resumable.append_chunk(upload, start, request.stream)
+        resumable.append_chunk(upload, start, request.stream, resumable.content_range_length(header))
     except resumable.OffsetConflict:
         return Response({**error_body("upload_offset", message_for("upload_offset")), **_upload_data(upload)},
                         status=status.HTTP_409_CONFLICT)

@@ -29,6 +29,10 @@ MESSAGES = {
     "asset_in_use": _("This file is used by a job that is still running."),
     "upload_offset": _("This part of the upload does not continue where the file stopped. Resume from the reported size."),
     "upload_incomplete": _("The upload is not complete yet."),
+    "upload_range": _("The Content-Range header must read bytes START-END/TOTAL, with START no greater than END."),
+    "upload_part_small": _("Each part of this upload but the last must be at least %(size)s. Send larger parts."),
+    "upload_part_large": _("A part of an upload may be at most %(size)s. Send smaller parts."),
+    "upload_damaged": _("Parts of this upload were lost or sent twice. Upload the file again."),
     "not_retryable": _("Only a failed or cancelled video can be run again."),
     "too_many_uploads": _("You already have %(count)d uploads in progress. Finish or remove some first."),
     "low_disk": _("The server is almost out of disk space. New videos are paused until an admin frees some."),
@@ -54,7 +58,7 @@ MESSAGES = {
 HTTP_STATUS = {
     "no_team": 403, "file_too_large": 413, "input_too_large": 413, "asset_in_use": 409, "upload_offset": 409,
     "upload_incomplete": 409, "not_retryable": 409, "quota_storage": 403, "quota_jobs": 429, "quota_minutes": 403,
-    "too_many_uploads": 429, "low_disk": 507, "script_too_long": 413, "voice_unavailable": 503,
+    "too_many_uploads": 429, "low_disk": 507, "upload_part_large": 413, "upload_damaged": 409, "script_too_long": 413, "voice_unavailable": 503,
 }
 
 

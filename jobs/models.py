@@ -218,6 +218,11 @@ class Upload(models.Model):
     received = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # On S3 the chunks are parts of a multipart upload that becomes the object `stored_name` (any web replica
+    # takes the next one); on local storage they are appended to part_path() and these stay empty.
+    stored_name = models.CharField(max_length=255, blank=True)
+    multipart_id = models.CharField(max_length=255, blank=True)
+    parts = models.PositiveIntegerField(default=0)
 
     def part_path(self):
         return settings.UPLOAD_PARTS_DIR / f"{self.pk}.part"

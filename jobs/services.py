@@ -84,17 +84,19 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def _safe_suffix(name):
+def safe_suffix(name):
     suffix = Path(name).suffix.lower()
     return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ""
 
 
-def ingest_file(team, owner, path, original_name, expected_kind=None, *, reserved=0):
+def ingest_file(team, owner, path, original_name, expected_kind=None, *, reserved=0, stored_name=""):
     """Validates a file on local disk by its content and stores it as an Asset of `team`.
 
     The file at `path` is moved (local storage) or streamed (S3) into storage, or left in place when
     refused. The same person uploading the same bytes again gets the stored Asset back, under the new
-    name. `reserved` is what the completed upload already holds against the quota. Raises Refused.
+    name. `reserved` is what the completed upload already holds against the quota. With `stored_name`, the
+    bytes are in storage already (an upload sent to S3 in parts) and `path` is a local copy to check; the
+    caller removes the stored file when it does not become the asset's. Raises Refused.
     """
     path = Path(path)
     size = path.stat().st_size
@@ -136,7 +138,10 @@ def ingest_file(team, owner, path, original_name, expected_kind=None, *, reserve
                   fps=info.fps, rotation=info.rotation or 0, video_codec=info.video_codec or "",
                   audio_codec=info.audio_codec or "")
     # Store first, then insert under the quota lock: no transaction stays open during file I/O.
-    storage.save_to_field(asset.file, "upload" + _safe_suffix(original_name), path)
+    if stored_name:
+        asset.file.name = stored_name  # In storage already: `path` was a copy to check.
+    else:
+        storage.save_to_field(asset.file, "upload" + safe_suffix(original_name), path)
     try:
         with transaction.atomic():
             quota = Quota.objects.select_for_update().get(team=team)
