@@ -156,11 +156,12 @@ def worker_hosts(s3_server, tmp_path_factory):
     only through this machine's end of their veth pair, and see none of the web server's files."""
     from django.conf import settings
 
-    from tests.hosts import Forwarder, Host, forward_to_hosts, netns_problem
+    from tests.hosts import Forwarder, Host, forward_to_hosts, netns_problem, remove_stale_hosts
 
     problem = netns_problem()
     if problem:
         pytest.skip(f"worker hosts need network namespaces: {problem}")
+    remove_stale_hosts()
     hidden = [settings.VAR_DIR, tmp_path_factory.getbasetemp()]
     hosts = [Host(index, hidden) for index in (1, 2)]
     forwarder = Forwarder()

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.processes import ROOT, Process
+from tests.processes import Process
 
 SUBNET = "10.231"
 
@@ -36,6 +36,17 @@ def netns_problem():
         return f"`ip netns add` is refused here: {probe.stderr.strip()}"
     subprocess.run(["ip", "netns", "del", name], capture_output=True)
     return None
+
+
+def remove_stale_hosts():
+    """Deletes the namespaces and veth pairs of test runs that died without cleaning up (their addresses
+    would clash with this run's)."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    for name in listed:
+        parts = name.split("-")
+        if len(parts) == 3 and parts[0] == "heygem" and parts[1].isdigit() and not Path(f"/proc/{parts[1]}").exists():
+            subprocess.run(["ip", "link", "del", f"hgv{int(parts[1]) % 100000}x{parts[2]}"], capture_output=True)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 class Forwarder:
@@ -86,7 +97,9 @@ class Host:
         self.hostname = f"worker-host-{index}"
         self.name = f"heygem-{os.getpid()}-{index}"
         self.veth = f"hgv{os.getpid() % 100000}x{index}"  # 15 characters at most
-        self.gateway, self.address = f"{SUBNET}.{index}.1", f"{SUBNET}.{index}.2"
+        # A subnet per run and host, so two test runs at once (CI and a developer) do not clash.
+        octet = (os.getpid() % 120) * 2 + index
+        self.gateway, self.address = f"{SUBNET}.{octet}.1", f"{SUBNET}.{octet}.2"
         self.hidden = [str(path) for path in hidden]
         self.root = Path(tempfile.mkdtemp(prefix=f"heygem-{self.hostname}-", dir="/var/tmp"))
         (self.root / "tmp").mkdir()
@@ -148,5 +161,3 @@ def forward_to_hosts(forwarder, hosts, urls):
         for host in hosts:
             forwarder.listen(host.gateway, port, port)
 
-
-__all__ = ["Forwarder", "Host", "HostWorker", "ROOT", "forward_to_hosts", "netns_problem"]
