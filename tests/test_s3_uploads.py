@@ -159,3 +159,11 @@ def test_housekeeping_aborts_expired_and_orphaned_multipart_uploads(api_for, per
     remaining = {u["UploadId"] for u in s3_server.open_multipart_uploads(s3_storage)}
     assert remaining == {Upload.objects.get(pk=live).multipart_id}
     assert orphan not in remaining and not Upload.objects.filter(pk=expired).exists()
+
+
+def test_a_size_past_2_63_is_refused_before_s3_is_asked(api_for, personas, s3_storage, s3_server):
+    response = api_for(personas.member).post(reverse("api-uploads"), {"name": "x.mp4", "size": 2**63 + 1},
+                                             format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert response.status_code == 400
+    assert set(response.json()["error"]) >= {"code", "message"} and not response.json()["error"]["message"].isascii()
+    assert s3_server.open_multipart_uploads(s3_storage) == [] and Upload.objects.count() == 0
