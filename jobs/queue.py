@@ -14,6 +14,7 @@ import time
 import dramatiq
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, transaction
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
@@ -86,6 +87,11 @@ def worker_queues(offer=None):
     """The queues this worker consumes: settings.WORKER_QUEUES when set, else those its capability allows
     (`offer`, from capability()), webhooks included."""
     if settings.WORKER_QUEUES:
+        unknown = set(settings.WORKER_QUEUES) - set(work_queues() + [WEBHOOKS])
+        if unknown:
+            # A misspelt queue would leave its jobs waiting for ever while the worker looks healthy.
+            raise ImproperlyConfigured(f"HEYGEM_WORKER_QUEUES: no queue is called {', '.join(sorted(unknown))}; "
+                                       f"the queues are {', '.join(work_queues() + [WEBHOOKS])}.")
         return list(settings.WORKER_QUEUES)
     offer = offer or capability()
     return [ANYWHERE] + sorted({backend_queue(name) for name in offer["backends"]} - {ANYWHERE}) + [WEBHOOKS]

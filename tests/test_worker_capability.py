@@ -2,6 +2,7 @@
 reaches a worker without a GPU (capability flags from settings here, not a real GPU)."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from jobs import queue, services
 from jobs.models import Result
@@ -40,6 +41,12 @@ def test_a_gpu_without_musetalk_weights_is_not_offered_for_musetalk(settings):
 def test_the_operator_can_name_the_queues(settings):
     settings.WORKER_QUEUES = ["work.musetalk"]  # a GPU host kept for MuseTalk alone
     assert queue.worker_queues() == ["work.musetalk"]
+
+
+def test_a_misspelt_queue_stops_the_worker_with_the_names_it_knows(settings):
+    settings.WORKER_QUEUES = ["work.musetalk", "work.muse-talk"]
+    with pytest.raises(ImproperlyConfigured, match="no queue is called work.muse-talk; the queues are work.any"):
+        queue.worker_queues()
 
 
 def test_a_cpu_workers_message_never_starts_a_gpu_only_video(personas, tmp_path, monkeypatch,
