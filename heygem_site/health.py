@@ -91,12 +91,12 @@ def metrics(request):
     by_state = dict(Result.objects.values_list("state").annotate(n=Count("pk")))
     metric("heygem_results", "gauge", "Videos by state.",
            [({"state": state}, by_state.get(state, 0)) for state in Result.State.values])
-    depth = 0
     try:
-        depth = queue.queue_length(queue.GENERATION)
+        depths = [({"queue": name}, queue.queue_length(name)) for name in queue.work_queues()]
     except Exception:
-        pass
-    metric("heygem_queue_depth", "gauge", "Messages waiting or in progress on the generation queue.", [({}, depth)])
+        depths = []  # Redis away: /readyz says so.
+    metric("heygem_queue_depth", "gauge", "Messages waiting or in progress, by work queue (one per queued video).",
+           depths)
     done = Result.objects.filter(state=Result.State.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False)
     totals = done.aggregate(wall=Sum(F("finished_at") - F("started_at")), output=Sum("output_duration_s"),
                             frames=Sum(F("output_duration_s") * F("video__fps")))

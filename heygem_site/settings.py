@@ -254,6 +254,11 @@ RETENTION_INTERVAL_SECONDS = env_int("HEYGEM_RETENTION_INTERVAL_MINUTES", 60, mi
 MIN_FREE_DISK_BYTES = env_int("HEYGEM_MIN_FREE_DISK_MB", 1024, minimum=0) * 1024 * 1024
 # Workers announce themselves in Redis this often; /readyz wants one seen within 3 periods.
 WORKER_HEARTBEAT_SECONDS = env_int("HEYGEM_WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
+# What a worker offers (jobs/queue.py): "auto" looks for a CUDA GPU; "yes" or "no" says it (a GPU kept for
+# something else, or a test). With the weights configured above, it decides which jobs the worker takes.
+WORKER_GPU = env_choice("HEYGEM_WORKER_GPU", "auto", ("auto", "yes", "no"))
+# The queues a worker consumes, comma-separated; empty: those its GPU and weights allow (`manage.py worker_queues`).
+WORKER_QUEUES = env_list("HEYGEM_WORKER_QUEUES", [])
 # /metrics answers staff and these networks (Prometheus scrapes from inside).
 METRICS_ALLOWED_NETWORKS = env_networks("HEYGEM_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 # Logs: JSON lines to stderr and to a size-capped rotating file, so no log can fill the disk.

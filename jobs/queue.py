@@ -14,12 +14,16 @@ import time
 import dramatiq
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, transaction
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.message import Message
 from dramatiq.middleware import (AgeLimit, Callbacks, CurrentMessage, Middleware, Pipelines, Retries,
                                  ShutdownNotifications, TimeLimit)
+
+import inference
+from inference import backends
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +32,69 @@ RUN_LIPSYNC = "run_lipsync"
 SPEAK_SCRIPT = "speak_script"
 DELIVER_WEBHOOK = "deliver_webhook"
 
-# Queues. Lip-syncing and speaking share the worker's generation queue; webhooks have their own,
-# so a slow receiver never holds up a video.
-GENERATION = "gpu"
-WEBHOOKS = "default"
+# Queues by what the work needs. A job that asks for a backend by name that not every worker can run
+# (a GPU, weights on its disk) waits on that backend's own queue, consumed only by workers that have
+# what it needs; everything else (`auto`, the CPU engines, speaking a script) can run anywhere. Webhooks
+# have their own queue, so a slow receiver never holds up a video. Which job of a queue a message starts
+# is decided in PostgreSQL when a worker claims it (services.claim_result), not by the message order.
+ANYWHERE = "work.any"
+WEBHOOKS = "webhooks"
+
+
+def backend_queue(backend):
+    """The queue of the videos of a job that asks for `backend` ("auto" included)."""
+    if backend == "auto" or not _needs_something(backend, backends.get(backend)):
+        return ANYWHERE
+    return f"work.{backend}"
+
+
+def _needs_something(name, cls):
+    return cls.needs_gpu or cls.unavailable(inference.Config(backend=name)) is not None
+
+
+def work_queues():
+    """Every queue videos and scripts may wait on."""
+    return [ANYWHERE] + [backend_queue(name) for name in backends.names() if backend_queue(name) != ANYWHERE]
+
+
+def backends_of(queue_name):
+    """The job backends whose videos wait on `queue_name`."""
+    return [name for name in ("auto",) + backends.names() if backend_queue(name) == queue_name]
+
+
+def capability():
+    """What this worker offers: {"gpu": bool, "backends": names it can run}, from settings.WORKER_GPU and the
+    weights configured (HEYGEM_WAV2LIP_CHECKPOINT, HEYGEM_MUSETALK_DIR)."""
+    gpu = settings.WORKER_GPU == "yes" or (settings.WORKER_GPU == "auto" and _cuda_available())
+    runnable = []
+    for name in backends.names():
+        cls = backends.get(name)
+        config = inference.Config(backend=name, device="cuda" if gpu else "cpu",
+                                  wav2lip_checkpoint=settings.WAV2LIP_CHECKPOINT or None,
+                                  musetalk_dir=settings.MUSETALK_DIR or None)
+        if cls.unavailable(config) is None and (gpu or not cls.needs_gpu):
+            runnable.append(name)
+    return {"gpu": gpu, "backends": runnable}
+
+
+def _cuda_available():
+    import torch  # Only a worker asks; the web server never loads torch.
+
+    return torch.cuda.is_available()
+
+
+def worker_queues(offer=None):
+    """The queues this worker consumes: settings.WORKER_QUEUES when set, else those its capability allows
+    (`offer`, from capability()), webhooks included."""
+    if settings.WORKER_QUEUES:
+        unknown = set(settings.WORKER_QUEUES) - set(work_queues() + [WEBHOOKS])
+        if unknown:
+            # A misspelt queue would leave its jobs waiting for ever while the worker looks healthy.
+            raise ImproperlyConfigured(f"HEYGEM_WORKER_QUEUES: no queue is called {', '.join(sorted(unknown))}; "
+                                       f"the queues are {', '.join(work_queues() + [WEBHOOKS])}.")
+        return list(settings.WORKER_QUEUES)
+    offer = offer or capability()
+    return [ANYWHERE] + sorted({backend_queue(name) for name in offer["backends"]} - {ANYWHERE}) + [WEBHOOKS]
 
 
 class DjangoDbConnections(Middleware):

@@ -10,7 +10,6 @@ name after commit (jobs/queue.py); files are stored and deleted through jobs/sto
 import hashlib
 import logging
 import secrets
-from collections import Counter
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -22,7 +21,7 @@ from django.utils import timezone, translation
 
 import inference
 from accounts.models import Quota
-from jobs import events, queue, storage
+from jobs import events, queue, run_order, storage
 from jobs.errors import Refused, message_for
 from jobs.events import record_event
 from jobs.models import Asset, Job, Result, Upload, output_path
@@ -219,7 +218,7 @@ def create_job(user, team, audio, videos, *, script=None, backend="auto", length
             for result in results:
                 events.result_changed(result.pk)
                 if script is None:
-                    _enqueue_after_commit(result.pk, audio.duration_s)
+                    _enqueue_after_commit(result.pk, backend)
             if script is not None:
                 _enqueue_speech_after_commit(job.pk, seconds)
     except IntegrityError:
@@ -240,9 +239,10 @@ def refuse_when_low_on_disk(also_needed=0):
         raise Refused("low_disk")
 
 
-def _lipsync_time_limit_ms(audio_seconds):
-    # Generous: slow CPUs run several times slower than real time on long inputs.
-    return int(max(15 * 60, audio_seconds * 30) * 1000)
+def _lipsync_time_limit_ms():
+    # A message may start any queued video of its queue (claim_result), so its limit fits the longest input
+    # allowed. Generous: slow CPUs run several times slower than real time on long inputs.
+    return int(max(15 * 60, settings.MAX_INPUT_SECONDS * 30) * 1000)
 
 
 def _speech_time_limit_ms(seconds):
@@ -250,20 +250,20 @@ def _speech_time_limit_ms(seconds):
     return int(max(10 * 60, seconds * 5) * 1000)
 
 
-def enqueue_result(result_id, audio_seconds):
-    """Sends a queued result to a worker now."""
-    queue.send(queue.RUN_LIPSYNC, result_id, queue_name=queue.GENERATION,
-               time_limit_ms=_lipsync_time_limit_ms(audio_seconds))
+def enqueue_result(result_id, backend):
+    """Sends a message for a queued result, of a job asking for `backend`, to the workers that can run it."""
+    queue.send(queue.RUN_LIPSYNC, result_id, queue_name=queue.backend_queue(backend),
+               time_limit_ms=_lipsync_time_limit_ms())
 
 
 def enqueue_speech(job_id, seconds):
     """Sends a script job's speech to a worker now."""
-    queue.send(queue.SPEAK_SCRIPT, job_id, queue_name=queue.GENERATION, time_limit_ms=_speech_time_limit_ms(seconds))
+    queue.send(queue.SPEAK_SCRIPT, job_id, queue_name=queue.ANYWHERE, time_limit_ms=_speech_time_limit_ms(seconds))
 
 
-def _enqueue_after_commit(result_id, audio_seconds):
+def _enqueue_after_commit(result_id, backend):
     """Queues a result once the transaction that made it queued commits."""
-    queue.on_commit(enqueue_result, result_id, audio_seconds)
+    queue.on_commit(enqueue_result, result_id, backend)
 
 
 def _enqueue_speech_after_commit(job_id, seconds):
@@ -275,7 +275,7 @@ def _enqueue_work_after_commit(result):
     if result.job.needs_speech:
         _enqueue_speech_after_commit(result.job_id, check_seconds(result.job))
     else:
-        _enqueue_after_commit(result.pk, result.job.audio.duration_s)
+        _enqueue_after_commit(result.pk, result.job.backend)
 
 
 def engine_config(job):
@@ -293,17 +293,27 @@ def engine_config(job):
 
 # --- Result transitions ------------------------------------------------------------------------
 
-def claim_result(result_id):
-    """QUEUED -> RUNNING for one worker: the first video of `result_id`'s job still queued, so a job's
-    videos start in the order of their cards even when worker threads take their messages out of
-    order. Each message still claims exactly one video (there is one message per queued video).
-    Returns the claimed result, or None when none of the job's videos is queued any more."""
+def claim_result(result_id, queue_name=None, serves=()):
+    """QUEUED -> RUNNING for one worker thread whose message, naming `result_id`, came from `queue_name`
+    (by default the queue of that result's job): the video of that queue that should run next
+    (jobs/run_order.py), which need not be the message's own. A single-video job of the worker's other
+    queues (`serves`) comes first too. Each message claims one video at most (there is one message per
+    queued video). Returns the claimed result, or None when nothing it may start is queued any more."""
+    if queue_name is None:
+        backend = Result.objects.filter(pk=result_id).values_list("job__backend", flat=True).first()
+        if backend is None:
+            return None
+        queue_name = queue.backend_queue(backend)
+    others = [name for other in serves if other != queue_name for name in queue.backends_of(other)]
+    candidates = run_order.claimable(queue.backends_of(queue_name), others)
     now = timezone.now()
-    job_id = Result.objects.filter(pk=result_id).values_list("job_id", flat=True).first()
     with transaction.atomic():
-        queued = Result.objects.filter(job_id=job_id, state=Result.State.QUEUED).order_by("pk")
-        for candidate in queued.values_list("pk", flat=True):
-            # Conditional: a thread that lost the race for this one (0 rows) tries the next.
+        # Conditional: a thread that lost the race for the first in line (0 rows) asks again, and then sees
+        # the winner's claim, so two threads at once still take turns between teams.
+        for _ in range(20):
+            candidate = candidates.values_list("pk", flat=True).first()
+            if candidate is None:
+                return None
             if Result.objects.filter(pk=candidate, state=Result.State.QUEUED).update(
                     state=Result.State.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
                     progress=0.0, stage="starting", frames_done=0, frames_total=0, worker=worker_name()[:100]):
@@ -519,7 +529,7 @@ def hand_back_result(result):
             record_event(result.job_id, events.RESULT_REQUEUED, "The worker was stopped; queued again", result.pk,
                          data={"reason": "worker_stopped"})
             events.result_changed(result.pk)
-            _enqueue_after_commit(result.pk, result.job.audio.duration_s)
+            _enqueue_after_commit(result.pk, result.job.backend)
     return bool(updated)
 
 
@@ -576,40 +586,33 @@ def reap_stale_results(now=None):
 
 
 def resend_orphaned_queued(grace_seconds=15):
-    """Re-sends queued results that no queue message will ever deliver, whatever else the queue holds.
+    """Re-sends the messages of queued videos and scripts that no queue message will ever start, whatever
+    else the queues hold. Returns how many it sent.
 
     A message can be lost with Redis (flushed, or down when the result was queued) or with a worker killed
-    after it fetched it; broker.pending_messages() first hands a dead worker's fetched messages back. A
-    result queued less than `grace_seconds` ago is left alone: its message may still be on its way. A
-    duplicate would be harmless anyway, since claiming is conditional.
+    after it fetched it; queue.pending_messages() first hands a dead worker's fetched messages back. A
+    message starts whichever video of its queue comes next (claim_result), so each queue needs as many
+    messages as it has queued videos. Videos queued less than `grace_seconds` ago are left out: their
+    messages may still be on their way. A duplicate would be harmless anyway, since claiming is conditional.
     """
-    messages = queue.pending_messages(queue.GENERATION)
-    delivered = [message.args[0] for message in messages if message.actor_name == queue.RUN_LIPSYNC and message.args]
-    # A script job waits for one speak_script message (by job id) before its results get their own.
-    speaking = {message.args[0] for message in messages if message.actor_name == queue.SPEAK_SCRIPT and message.args}
-    queued = list(Result.objects.filter(state=Result.State.QUEUED).select_related("job__audio")
-                  .order_by("job_id", "pk"))
-    queued_ids = {result.pk for result in queued}
-    # A message starts the first queued video of its job (claim_result), not always its own: a message whose
-    # own video another message started still starts one of the job's queued videos.
-    job_of = dict(Result.objects.filter(pk__in=set(delivered) - queued_ids).values_list("pk", "job_id"))
-    spare = Counter(job_of[pk] for pk in delivered if pk in job_of)
-    delivered_ids = set(delivered)
     cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    waited = Q(queued_at__lt=cutoff) | Q(queued_at=None, created_at__lt=cutoff)
+    queued = Result.objects.filter(waited, state=Result.State.QUEUED)
+    pending = {name: queue.pending_messages(name) for name in queue.work_queues()}
     count = 0
-    for result in queued:
-        if result.pk in delivered_ids or (result.job.needs_speech and result.job_id in speaking):
-            continue
-        if (result.queued_at or result.created_at) >= cutoff:
-            continue  # Its message may still be on its way.
-        if not result.job.needs_speech and spare[result.job_id]:
-            spare[result.job_id] -= 1
-            continue
-        if result.job.needs_speech:
-            speaking.add(result.job_id)
-            enqueue_speech(result.job_id, check_seconds(result.job))
-        else:
-            enqueue_result(result.pk, result.job.audio.duration_s)
+    for queue_name, messages in pending.items():
+        tokens = [m.args[0] for m in messages if m.actor_name == queue.RUN_LIPSYNC and m.args]
+        waiting = list(queued.filter(job__audio__isnull=False, job__backend__in=queue.backends_of(queue_name))
+                       .select_related("job").order_by("job_id", "pk"))
+        lacking = [result for result in waiting if result.pk not in set(tokens)]
+        for result in lacking[:max(0, len(waiting) - len(tokens))]:
+            enqueue_result(result.pk, result.job.backend)
+            count += 1
+    # A script job waits for one speak_script message (by job id) before its videos get their own.
+    speaking = {m.args[0] for m in pending[queue.ANYWHERE] if m.actor_name == queue.SPEAK_SCRIPT and m.args}
+    for job in Job.objects.filter(pk__in=queued.filter(job__audio__isnull=True).exclude(job__script="")
+                                  .values("job_id")).exclude(pk__in=speaking):
+        enqueue_speech(job.pk, check_seconds(job))
         count += 1
     return count
 
@@ -686,7 +689,7 @@ def attach_speech(job, wav_path, phones):
         record_event(job.pk, events.JOB_SPOKEN, f"Spoke the script: {asset.duration_s:.1f} s of speech",
                      data={"audio": asset.pk, "duration_s": asset.duration_s})
         for result_id in Result.objects.filter(job=job, state=Result.State.QUEUED).values_list("pk", flat=True):
-            _enqueue_after_commit(result_id, asset.duration_s)
+            _enqueue_after_commit(result_id, job.backend)
     return True
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dramatiq
 from django.conf import settings
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import CurrentMessage, Middleware
 
 import inference
 from inference import voices
@@ -69,12 +69,27 @@ class Reporter:
         return self.cancelled
 
 
+# The queues this worker process consumes (WorkerLifecycle): a single-video job on any of them goes first.
+serving = set()
+
+
 class WorkerLifecycle(Middleware):
     """How a worker process starts and stops (jobs/recovery.py). Added to the broker by
     heygem_site.worker, so it acts in worker processes only."""
 
     def before_worker_boot(self, broker, worker):
         worker.queue_prefetch = worker.worker_threads
+        # Messages are sent by name to queues their actor does not declare: declare the ones this worker
+        # takes, and only those (unless `dramatiq --queues` chose already).
+        if not worker.consumer_whitelist:
+            offer = queue.capability() if not settings.WORKER_QUEUES else None
+            worker.consumer_whitelist = set(queue.worker_queues(offer))
+            log.info("This worker takes the queues %s (%s)", ", ".join(sorted(worker.consumer_whitelist)),
+                     f"GPU: {offer['gpu']}, backends: {', '.join(offer['backends'])}" if offer else
+                     "HEYGEM_WORKER_QUEUES")
+        serving.update(worker.consumer_whitelist)
+        for name in worker.consumer_whitelist:
+            broker.declare_queue(name)
 
     def after_worker_boot(self, broker, worker):
         try:
@@ -91,9 +106,10 @@ class WorkerLifecycle(Middleware):
         recovery.stopping.set()
 
 
-@dramatiq.actor(actor_name=queue.RUN_LIPSYNC, queue_name=queue.GENERATION, max_retries=0, time_limit=6 * 3600 * 1000)
+@dramatiq.actor(actor_name=queue.RUN_LIPSYNC, queue_name=queue.ANYWHERE, max_retries=0, time_limit=6 * 3600 * 1000)
 def run_lipsync(result_id):
-    result = services.claim_result(result_id)
+    message = CurrentMessage.get_current_message()
+    result = services.claim_result(result_id, message.queue_name if message else None, serving)
     if result is None:
         return  # Cancelled, deleted or claimed by another worker.
     result_id = result.pk  # The job's first queued video, which may not be the message's.
@@ -141,7 +157,7 @@ def _disk_full(exc):
     return False
 
 
-@dramatiq.actor(actor_name=queue.SPEAK_SCRIPT, queue_name=queue.GENERATION, max_retries=0, time_limit=2 * 3600 * 1000)
+@dramatiq.actor(actor_name=queue.SPEAK_SCRIPT, queue_name=queue.ANYWHERE, max_retries=0, time_limit=2 * 3600 * 1000)
 def speak_script(job_id):
     """Speaks a script job's text into its audio asset, then queues its results (services.attach_speech)."""
     job = services.claim_speech(job_id)

@@ -23,6 +23,7 @@ from heygem_site.ids import parse_id
 from inference import voices
 from jobs import events, pace, services
 from jobs.housekeeping import expiry_of
+from jobs.run_order import in_run_order
 from jobs.access import MANAGER_ROLES, assets_for_user, get_job_for_user, get_result_for_user, results_for_user
 from jobs.errors import message_for
 from jobs.models import Asset, Job, Result
@@ -131,14 +132,14 @@ def _query(filters, keep=None):
 
 
 def _add_queue_place(results):
-    """Sets `queue_ahead` on each queued result: how many queued videos (any team's) go before it."""
+    """Sets `queue_ahead` on each queued result: how many queued videos (any team's) go before it, in the
+    order workers will take them now (jobs/run_order.py)."""
     results = list(results)
     if not any(result.state == Result.State.QUEUED for result in results):
         for result in results:
             result.queue_ahead = None
         return
-    queue = list(Result.objects.filter(state=Result.State.QUEUED).order_by("created_at", "pk")
-                 .values_list("pk", flat=True))
+    queue = list(in_run_order(Result.objects.filter(state=Result.State.QUEUED)).values_list("pk", flat=True))
     place = {pk: index for index, pk in enumerate(queue)}
     for result in results:
         result.queue_ahead = place.get(result.pk) if result.state == Result.State.QUEUED else None

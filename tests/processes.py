@@ -64,13 +64,14 @@ class Process:
 
 
 class Worker(Process):
-    """`dramatiq heygem_site.worker`, one process with two threads."""
+    """`dramatiq heygem_site.worker`, one process with two threads (or `threads`); `env` adds to its
+    environment (HEYGEM_WORKER_GPU, say)."""
 
     ready_line = "Worker process is ready"
 
-    def __init__(self, media_root):
+    def __init__(self, media_root, threads=2, env=None):
         super().__init__([sys.executable, "-m", "dramatiq", "heygem_site.worker", "--processes", "1",
-                          "--threads", "2"], test_database_env(media_root))
+                          "--threads", str(threads)], test_database_env(media_root) | (env or {}))
 
 
 class WebServer(Process):

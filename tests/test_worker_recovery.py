@@ -16,7 +16,7 @@ from dramatiq.common import current_millis
 
 import inference
 from jobs import recovery, services, tasks
-from jobs.queue import broker, heartbeat_key
+from jobs.queue import ANYWHERE, broker, heartbeat_key
 from jobs.models import JobEvent, Result
 from tests.jobs_factories import VIDEOS, make_job
 
@@ -25,9 +25,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def queue():
-    broker.flush("gpu")
+    broker.flush(ANYWHERE)
     yield broker
-    broker.flush("gpu")
+    broker.flush(ANYWHERE)
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def temp_dir(tmp_path, monkeypatch):
 
 
 def queued_result_ids():
-    ids = broker.client.lrange(f"{broker.namespace}:gpu", 0, -1)
-    messages = broker.client.hmget(f"{broker.namespace}:gpu.msgs", ids) if ids else []
+    ids = broker.client.lrange(f"{broker.namespace}:{ANYWHERE}", 0, -1)
+    messages = broker.client.hmget(f"{broker.namespace}:{ANYWHERE}.msgs", ids) if ids else []
     import json
 
     return sorted(json.loads(m)["args"][0] for m in messages if m)
@@ -137,10 +137,10 @@ def test_messages_a_killed_worker_had_fetched_go_back_to_the_queue(personas, tmp
     job = make_job(personas, tmp_path, videos=VIDEOS[:2])
     first, second = job.results.order_by("pk")
     for result in (first, second):
-        services.enqueue_result(result.pk, 5)
+        services.enqueue_result(result.pk, "auto")
     # Another worker process fetched (prefetched) both, then was killed: its heartbeat stops.
     dead = RedisBroker(client=broker.client, namespace=broker.namespace)
-    assert len(dead.do_fetch("gpu", 2)) == 2
+    assert len(dead.do_fetch(ANYWHERE, 2)) == 2
     assert queued_result_ids() == []
     broker.client.zadd(f"{broker.namespace}:__heartbeats__", {dead.broker_id: current_millis() - 60_000})
     Result.objects.update(queued_at=timezone.now() - timedelta(minutes=5))
@@ -151,7 +151,7 @@ def test_messages_a_killed_worker_had_fetched_go_back_to_the_queue(personas, tmp
 def test_a_lost_message_is_sent_again_whatever_the_queue_holds(personas, tmp_path, queue):
     job = make_job(personas, tmp_path, videos=VIDEOS[:2])
     first, second = job.results.order_by("pk")
-    services.enqueue_result(first.pk, 5)  # the second one's message was lost (Redis flushed, down, ...)
+    services.enqueue_result(first.pk, "auto")  # the second one's message was lost (Redis flushed, down, ...)
     assert services.resend_orphaned_queued(grace_seconds=60) == 0  # still within its grace period
     Result.objects.update(queued_at=timezone.now() - timedelta(seconds=61))
     assert services.resend_orphaned_queued(grace_seconds=60) == 1
@@ -161,9 +161,9 @@ def test_a_lost_message_is_sent_again_whatever_the_queue_holds(personas, tmp_pat
 def test_a_message_held_by_a_worker_that_just_died_is_sent_again_at_once(personas, tmp_path, queue):
     job = make_job(personas, tmp_path)
     result = job.results.get()
-    services.enqueue_result(result.pk, 5)
+    services.enqueue_result(result.pk, "auto")
     dead = RedisBroker(client=broker.client, namespace=broker.namespace)
-    assert len(dead.do_fetch("gpu", 1)) == 1
+    assert len(dead.do_fetch(ANYWHERE, 1)) == 1
     # Silent for 12 s: not yet past Dramatiq's heartbeat timeout, but far longer than a live consumer ever is.
     broker.client.zadd(f"{broker.namespace}:__heartbeats__", {dead.broker_id: current_millis() - 12_000})
     Result.objects.update(queued_at=timezone.now() - timedelta(minutes=5))
@@ -171,7 +171,7 @@ def test_a_message_held_by_a_worker_that_just_died_is_sent_again_at_once(persona
     assert queued_result_ids() == [result.pk]
     # A live consumer's fetched message counts as on its way.
     live = RedisBroker(client=broker.client, namespace=broker.namespace)
-    live.do_fetch("gpu", 1)
+    live.do_fetch(ANYWHERE, 1)
     assert services.resend_orphaned_queued() == 0
 
 

@@ -66,6 +66,9 @@ class Backend:
     uses_speech = True
     uses_phones = True
     auto_rank: int | None = None
+    # A platform sends the jobs that ask for this backend by name only to workers with a GPU (it may run on
+    # a CPU, but far too slowly to serve anyone).
+    needs_gpu = False
 
     def __init__(self, config: Config, device: str):
         self.config = config

@@ -22,6 +22,7 @@ class MuseTalkBackend(Backend):
     uses_speech = False  # neither the template's speech nor the phone recogniser
     uses_phones = False
     auto_rank = 10  # before Wav2Lip: a sharper mouth, and weights released for any use
+    needs_gpu = True
 
     @classmethod
     def unavailable(cls, config) -> str | None:
