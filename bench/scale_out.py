@@ -27,33 +27,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from scratch import setup_django
+
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "heygem_bench_scale"
 REDIS_URL = "redis://127.0.0.1:6379/3"
 AUDIO = "audio/speech_44k_stereo_5s.wav"
 VIDEOS = ["video/woman_glasses_524sq_25fps.mp4", "video/man_map_844sq_25fps.mp4",
           "video/woman_closeup_512sq_25fps_mpeg4.mp4"]
-
-
-def setup_environment(var_dir):
-    import psycopg2
-
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="heygem", password="heygem", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {DB_NAME}")
-    admin.close()
-    os.environ.update(
-        DATABASE_URL=f"postgres://heygem:heygem@127.0.0.1:5432/{DB_NAME}", REDIS_URL=REDIS_URL,
-        HEYGEM_SECRET_KEY="bench", HEYGEM_VAR_DIR=str(var_dir), HEYGEM_QUEUE_NAMESPACE="heygem-bench-scale",
-        HEYGEM_CHANNELS_PREFIX="heygem-bench-scale", HEYGEM_QUOTA_CONCURRENT_JOBS="100",
-        DJANGO_SETTINGS_MODULE="heygem_site.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def worker_env(extra):
@@ -115,7 +96,8 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "scale_out.json"))
     args = parser.parse_args()
     var_dir = Path(tempfile.mkdtemp(prefix="heygem-bench-scale-"))
-    setup_environment(var_dir)
+    setup_django(DB_NAME, var_dir, REDIS_URL=REDIS_URL, HEYGEM_QUEUE_NAMESPACE="heygem-bench-scale",
+                 HEYGEM_CHANNELS_PREFIX="heygem-bench-scale", HEYGEM_QUOTA_CONCURRENT_JOBS="100")
 
     import redis
     from django.conf import settings

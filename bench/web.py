@@ -29,6 +29,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from scratch import setup_django
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "media"
 DB_NAME = "heygem_bench"
@@ -74,24 +76,8 @@ class PeakRss:
 
 
 def setup_environment(var_dir):
-    import psycopg2
-
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="heygem", password="heygem", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {DB_NAME}")
-    admin.close()
-    os.environ.update(
-        DATABASE_URL=f"postgres://heygem:heygem@127.0.0.1:5432/{DB_NAME}", REDIS_URL="redis://127.0.0.1:6379/2",
-        HEYGEM_SECRET_KEY="bench", HEYGEM_VAR_DIR=str(var_dir), HEYGEM_MAX_INPUT_MINUTES="1000000",
-        HEYGEM_MAX_UPLOAD_MB="8192", HEYGEM_QUEUE_NAMESPACE="heygem-bench", HEYGEM_CHANNELS_PREFIX="heygem-bench",
-        DJANGO_SETTINGS_MODULE="heygem_site.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django(DB_NAME, var_dir, REDIS_URL="redis://127.0.0.1:6379/2", HEYGEM_MAX_INPUT_MINUTES="1000000",
+                 HEYGEM_MAX_UPLOAD_MB="8192", HEYGEM_QUEUE_NAMESPACE="heygem-bench", HEYGEM_CHANNELS_PREFIX="heygem-bench")
 
 
 def start_server(port):
