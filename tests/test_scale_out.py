@@ -65,6 +65,9 @@ def test_a_batch_renders_on_both_hosts_into_s3(host_workers, api_for, personas, 
 
     results = list(Result.objects.filter(job_id=job["id"]).order_by("pk"))
     assert {rendered_on(r) for r in results} == set(host_workers), "both hosts rendered"
+    for result in results:
+        progress = [e["data"]["progress"] for e in events if e["kind"] == "result.progress" and e["result"] == result.pk]
+        assert len(progress) >= 2 and progress == sorted(progress), "progress reported as from a local worker"
     keys = set(s3_server.keys(s3_storage))
     for result in results:
         assert {result.output.name, result.thumbnail.name} <= keys, "every output lands in S3"

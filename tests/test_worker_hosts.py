@@ -1,6 +1,8 @@
 """The two-host harness itself (tests/hosts.py): a worker host is cut off from this machine but for the
 addresses it is given, and never sees the web server's files."""
 
+import sys
+
 import pytest
 from django.conf import settings
 
@@ -15,8 +17,8 @@ def test_a_host_reaches_the_services_only_by_address(worker_hosts, s3_server):
     s3_port = s3_server.endpoint.rsplit(":", 1)[1]
     probe = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()"
     for port in (db["PORT"], settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0], s3_port):
-        assert host.run(["python3", "-c", probe, "127.0.0.1", str(port)]).returncode != 0, "its own loopback"
-        assert host.run(["python3", "-c", probe, host.gateway, str(port)]).returncode == 0, host.gateway
+        assert host.run([sys.executable, "-c", probe, "127.0.0.1", str(port)]).returncode != 0, "its own loopback"
+        assert host.run([sys.executable, "-c", probe, host.gateway, str(port)]).returncode == 0, host.gateway
     assert host.run(["hostname"]).stdout.strip() == host.hostname
 
 
