@@ -259,6 +259,9 @@ WORKER_HEARTBEAT_SECONDS = env_int("HEYGEM_WORKER_HEARTBEAT_SECONDS", 15, minimu
 WORKER_GPU = env_choice("HEYGEM_WORKER_GPU", "auto", ("auto", "yes", "no"))
 # The queues a worker consumes, comma-separated; empty: those its GPU and weights allow (`manage.py worker_queues`).
 WORKER_QUEUES = env_list("HEYGEM_WORKER_QUEUES", [])
+# A worker that has had nothing to do for this long stops (0: never), for workers run as jobs that should end
+# when their queue is empty (a KEDA ScaledJob, docs/deploy.md).
+WORKER_EXIT_WHEN_IDLE_SECONDS = env_int("HEYGEM_WORKER_EXIT_WHEN_IDLE_SECONDS", 0, minimum=0)
 # /metrics answers staff and these networks (Prometheus scrapes from inside).
 METRICS_ALLOWED_NETWORKS = env_networks("HEYGEM_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 # Logs: JSON lines to stderr and to a size-capped rotating file, so no log can fill the disk.

@@ -16,10 +16,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heygem_site.settings")
 django.setup()
 
 import inference  # noqa: E402
+from django.conf import settings  # noqa: E402
 from jobs.queue import broker  # noqa: E402
+from jobs.recovery import ExitWhenIdle  # noqa: E402
 from jobs.tasks import WorkerLifecycle  # noqa: E402
 
 broker.add_middleware(WorkerLifecycle())
+if settings.WORKER_EXIT_WHEN_IDLE_SECONDS:
+    broker.add_middleware(ExitWhenIdle(settings.WORKER_EXIT_WHEN_IDLE_SECONDS))
 
 # Threads and device are set once per worker process, not at import of the engine.
 inference.init_runtime()

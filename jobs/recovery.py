@@ -12,13 +12,19 @@
 The middleware that does this in worker processes is jobs.tasks.WorkerLifecycle.
 """
 
+import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
+from dramatiq.middleware import Middleware
+
+log = logging.getLogger(__name__)
 stopping = threading.Event()
 WORK_DIR_PREFIX = "heygem-job-"  # then the worker's pid: heygem-job-1234-xxxxxxxx
 
@@ -59,3 +65,39 @@ def purge_dead_work_dirs():
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
+
+
+class ExitWhenIdle(Middleware):
+    """Stops the worker once it has had no message to process for `seconds` (HEYGEM_WORKER_EXIT_WHEN_IDLE_SECONDS),
+    so a worker run as a Kubernetes Job (a KEDA ScaledJob on its queue, docs/deploy.md) ends when the queue is
+    empty. It stops as on SIGTERM, through Dramatiq's main process, which then exits with 0; a message fetched
+    meanwhile goes back to the queue."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.running = set()
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+
+    def after_worker_boot(self, broker, worker):
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def before_process_message(self, broker, message):
+        with self.lock:
+            self.running.add(message.message_id)
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        with self.lock:
+            self.running.discard(message.message_id)
+            self.last = time.monotonic()
+
+    after_skip_message = after_process_message
+
+    def _watch(self):
+        while not stopping.wait(1):
+            with self.lock:
+                idle = not self.running and time.monotonic() - self.last >= self.seconds
+            if idle:
+                log.info("Nothing to do for %s s: stopping", self.seconds)
+                os.kill(os.getppid(), signal.SIGTERM)  # Dramatiq's main process, which stops its workers.
+                return
