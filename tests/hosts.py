@@ -125,8 +125,9 @@ class Host:
         hide = "".join(f"mount -t tmpfs -o size=1m,mode=0755 heygem-hidden {shlex.quote(path)}; "
                        for path in self.hidden)
         script = f"hostname {shlex.quote(self.hostname)}; {hide}exec \"$@\""
-        return ["ip", "netns", "exec", self.name, "unshare", "--mount", "--uts", "--propagation", "private",
-                "sh", "-ec", script, "sh", *command]
+        # Killed with the test run if it dies first (a worker would otherwise outlive it, cut off in its namespace).
+        return ["setpriv", "--pdeathsig", "KILL", "ip", "netns", "exec", self.name, "unshare", "--mount", "--uts",
+                "--propagation", "private", "sh", "-ec", script, "sh", *command]
 
     def run(self, command, **kwargs):
         return subprocess.run(self.argv(command), capture_output=True, text=True, **kwargs)

@@ -65,7 +65,8 @@ class S3Server:
         # SeaweedFS grows 7 volumes for each new bucket: room for a few hundred buckets (files are sparse).
         master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = free_ports(8)
         self.port = s3
-        argv = [binary, "server", f"-dir={self.data_dir}", f"-ip={self.host}", "-master.telemetry=false",
+        # setpriv: killed with the test run if it dies without stopping it (it ignores SIGTERM).
+        argv = ["setpriv", "--pdeathsig", "KILL", binary, "server", f"-dir={self.data_dir}", f"-ip={self.host}", "-master.telemetry=false",
                 f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=64",
                 f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=1000",
                 "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
