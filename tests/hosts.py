@@ -11,6 +11,7 @@ import asyncio
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -153,6 +154,12 @@ class HostWorker(Process):
         self.host = host
         super().__init__(host.argv([sys.executable, "-m", "dramatiq", "heygem_site.worker", "--processes", "1",
                                     "--threads", str(threads)]), env)
+
+    def stop(self, timeout=60):
+        """SIGTERM to Dramatiq's main process only, as systemd's KillMode=mixed sends it: it relays it once to its
+        worker process, which hands its video back (a second SIGTERM would make that one quit at once)."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
 
 
 def forward_to_hosts(forwarder, hosts, urls):

@@ -55,6 +55,14 @@ def follow(user, job_id, timeout=240):
     return async_to_sync(listen)()
 
 
+def wait_for_render(job_id, timeout, past=0.0):
+    """Waits until a worker renders the job's video (its progress past `past`)."""
+    deadline = time.monotonic() + timeout
+    while not Result.objects.filter(job_id=job_id, state="running", progress__gt=past).exists():
+        assert time.monotonic() < deadline, "no worker started the job"
+        time.sleep(0.1)
+
+
 def test_a_batch_of_three_videos_runs_through_a_real_worker(worker, api_for, personas, tmp_path):
     client = api_for(personas.member)
     audio = ingest(personas, tmp_path, AUDIO)
@@ -98,10 +106,7 @@ def test_a_job_survives_its_worker_being_killed(worker, api_for, personas, tmp_p
     audio = ingest(personas, tmp_path, "audio/speech_radio_16k_stereo_8s.wav")
     video = ingest(personas, tmp_path, VIDEOS[1])
     job = create_batch(client, audio, [video])
-    deadline = time.monotonic() + 120
-    while not Result.objects.filter(job_id=job["id"], state="running", progress__gt=0).exists():
-        assert time.monotonic() < deadline, "the worker never started the job"
-        time.sleep(0.1)
+    wait_for_render(job["id"], timeout=120)
     worker.kill(signal.SIGKILL)
     result = Result.objects.get(job_id=job["id"])
     assert result.state == "running"  # Nobody is left to say otherwise.

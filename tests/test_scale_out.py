@@ -22,7 +22,7 @@ from jobs.models import Result
 from tests.hosts import HostWorker
 from tests.jobs_factories import VIDEOS, ingest
 from tests.processes import database_url
-from tests.test_end_to_end import create_batch, follow
+from tests.test_end_to_end import create_batch, follow, wait_for_render
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 AUDIO = "audio/speech_44k_stereo_5s.wav"
@@ -107,10 +107,7 @@ def test_a_lost_host_s_video_finishes_on_the_other(host_workers, api_for, person
     audio = ingest(personas, tmp_path, LONG_AUDIO)
     video = ingest(personas, tmp_path, VIDEOS[1])
     job = create_batch(client, audio, [video])
-    deadline = time.monotonic() + 180
-    while not Result.objects.filter(job_id=job["id"], state="running", progress__gt=0.05).exists():
-        assert time.monotonic() < deadline, "no host started the video"
-        time.sleep(0.1)
+    wait_for_render(job["id"], timeout=180, past=0.05)
     first = rendered_on(Result.objects.get(job_id=job["id"]))
     if "SIGKILL" in how:
         host_workers[first].kill(signal.SIGKILL)  # Nothing of it says goodbye.
@@ -120,7 +117,7 @@ def test_a_lost_host_s_video_finishes_on_the_other(host_workers, api_for, person
             assert time.monotonic() < deadline, "the reaper never noticed the dead host"
             time.sleep(0.5)
     else:
-        host_workers[first].kill(signal.SIGTERM)  # It hands its video back as it stops (issue 12).
+        host_workers[first].stop()  # It hands its video back as it stops (issue 12).
     follow(personas.member, job["id"], timeout=300)
     result = Result.objects.get(job_id=job["id"])
     assert result.state == "succeeded"
