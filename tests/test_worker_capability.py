@@ -71,3 +71,20 @@ def test_on_a_gpu_worker_a_single_musetalk_video_goes_before_a_batch_of_another_
     gpu_worker = {queue.ANYWHERE, "work.musetalk", queue.WEBHOOKS}
     # The thread took a message of the batch's queue first; the waiting person's video starts all the same.
     assert services.claim_result(batch.results.first().pk, queue.ANYWHERE, gpu_worker).job_id == single.pk
+
+
+def test_a_worker_process_consumes_the_queues_it_offers_and_no_other(settings, monkeypatch):
+    from dramatiq import Worker
+
+    from jobs import tasks
+
+    monkeypatch.setattr(tasks, "serving", set())
+    settings.WORKER_GPU, settings.MUSETALK_DIR = "yes", "/models"
+    worker = Worker(queue.broker, worker_threads=1)
+    tasks.WorkerLifecycle().before_worker_boot(queue.broker, worker)
+    assert worker.consumer_whitelist == tasks.serving == {queue.ANYWHERE, "work.musetalk", queue.WEBHOOKS}
+    assert "work.musetalk" in queue.broker.get_declared_queues()
+    settings.WORKER_GPU = "no"
+    worker = Worker(queue.broker, worker_threads=1)
+    tasks.WorkerLifecycle().before_worker_boot(queue.broker, worker)
+    assert worker.consumer_whitelist == {queue.ANYWHERE, queue.WEBHOOKS}
