@@ -4,10 +4,13 @@ Every message is the specific one, in the request's language: a validation error
 what is wrong with it, not a generic summary.
 """
 
+import math
+
 import redis
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -25,6 +28,8 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, Refused):
         return Response(error_body(exc.code, exc.message), status=http_status(exc.code))
+    elif isinstance(exc, exceptions.Throttled):
+        return throttled(exc.wait)
     elif isinstance(exc, redis.exceptions.ConnectionError):
         # Redis carries messages only: nothing was half-done on its account, so the client may simply retry.
         return Response(error_body("unavailable", _("The service is briefly unavailable. Try again in a moment.")),
@@ -38,6 +43,15 @@ def exception_handler(exc, context):
     else:
         response.data = error_body(getattr(detail, "code", None) or getattr(exc, "default_code", "error"), str(detail))
     return response
+
+
+def throttled(wait):
+    """Too many requests: the one error shape, in the request's language, and when to come back."""
+    seconds = max(1, math.ceil(wait or 1))
+    message = ngettext("Too many requests. Try again in %(seconds)d second.",
+                       "Too many requests. Try again in %(seconds)d seconds.", seconds) % {"seconds": seconds}
+    return Response(error_body("throttled", message), status=status.HTTP_429_TOO_MANY_REQUESTS,
+                    headers={"Retry-After": str(seconds)})
 
 
 def error_body(code, message, **extra):

@@ -43,5 +43,6 @@ curl -H "Authorization: Bearer $TOKEN" -o job.zip "$HEYGEM/api/v1/results/zip/?j
 ```
 
 Every error has the same shape: `{"error": {"code": "...", "message": "..."}}`, with a message in the language of
-the request's `Accept-Language`.
+the request's `Accept-Language`. A 503, and a 429 with the code `throttled` (e.g. more script previews in a minute
+than the server allows a person), come with `Retry-After`: the seconds to wait before trying again.
 """

@@ -33,6 +33,8 @@ LOW_DISK = {"507": "The server is almost out of disk space; new uploads and vide
 # nothing.
 TEAM_OR_SEARCH = {"assets_upload", "uploads_create", "jobs_create", "usage_retrieve", "results_zip", "assets_list",
                   "jobs_list"}
+# Operations under a rate limit (DRF throttles): their 429 says when to come back.
+RATE_LIMITED = {"voices_preview"}
 SPECIFIC = {
     "assets_upload": {"413": "The file is larger than this server allows.", **LOW_DISK},
     "uploads_create": {"413": "The declared size is larger than this server allows.",
@@ -45,7 +47,9 @@ SPECIFIC = {
                     "429": "The team already runs as many jobs as it may at once.", **LOW_DISK},
     "assets_destroy": {"409": "The file is used by a job that is still running."},
     "results_retry": {"409": "Only a failed or cancelled video can be run again."},
-    "voices_preview": {"413": "The script, spoken, would be longer than this server allows."},
+    "voices_preview": {"413": "The script, spoken, would be longer than this server allows.",
+                       "429": "Too many previews this minute, or one is still being spoken for this person; retry "
+                              "after `Retry-After` seconds."},
 }
 
 
@@ -66,7 +70,7 @@ def add_error_responses(result, generator, request, public):
             for code, description in codes.items():
                 response = {"description": description,
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-                if code == "503":
+                if code == "503" or (code == "429" and operation["operationId"] in RATE_LIMITED):
                     response["headers"] = RETRY_AFTER
                 operation["responses"].setdefault(code, response)
     return result

@@ -117,6 +117,16 @@ USE_EMBEDDED_REDIS = not env_str("REDIS_URL", "")
 
 DRAMATIQ_NAMESPACE = env_str("HEYGEM_QUEUE_NAMESPACE", "heygem")
 
+# The cache holds only short-lived counters and locks (API rate limits), shared by every web process. Its keys
+# start with the queue namespace, so a test run's are cleared with its queues.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{DRAMATIQ_NAMESPACE}-cache",
+    }
+}
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -243,6 +253,12 @@ WAV2VEC2_MODEL = env_str("HEYGEM_WAV2VEC2_MODEL", "").strip()
 # Scripts (text-to-speech): folders of Piper voices (NAME.onnx beside NAME.onnx.json), comma-separated, offered
 # beside the bundled English voice and espeak-ng's. Read from disk on the web and worker hosts alike.
 VOICES_DIRS = env_list("HEYGEM_VOICES_DIRS", [])
+# A script's preview is spoken on the web server, not a worker: each person may ask for this many a minute, and
+# one at a time.
+VOICE_PREVIEWS_PER_MINUTE = env_int("HEYGEM_VOICE_PREVIEWS_PER_MINUTE", 10, minimum=1)
+# The longest script (characters) a job or a preview takes. A script the minute limit allows is far shorter
+# (under 47,000 characters for 30 minutes at double speed); this only spares the server reading megabytes.
+MAX_SCRIPT_CHARS = env_int("HEYGEM_MAX_SCRIPT_CHARS", 100_000, minimum=1)
 
 # Retention, site defaults (a team's quota may override each): finished outputs and unused uploads
 # are deleted after this many days; a user's videos beyond this many GB go oldest first (0: no cap).

