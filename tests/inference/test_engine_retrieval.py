@@ -220,3 +220,28 @@ def test_sources_keep_the_base_frames_expression():
     path = retrieval.select_frames(model, targets, aperture, width, np.ones(n, bool), mel[:20], mel, look,
                                    np.repeat(look[20:21], 20, 0))
     assert (path >= 20).all()
+
+
+def test_recognised_bilabials_close_for_another_voice_but_the_templates_own_voice_keeps_its_guess():
+    model = _model()
+    open_class = N_CLASSES - 1
+    classes = [open_class] * 6 + [CLOSED] * 3 + [open_class] * 6
+    vad = np.ones(len(classes), np.float32)
+    guess = np.full(len(classes), 0.12, np.float32)  # this voice's own frames say: open here
+    other = retrieval.predict_targets(model, vad, _shares(classes), guess, 1.0)[:, 0]
+    own = retrieval.predict_targets(model, vad, _shares(classes), guess, 1.0, same_voice=True)[:, 0]
+    assert other[7] <= model.closed_aperture + 1e-6
+    assert own[7] > model.closed_aperture + 0.5 * (0.12 - model.closed_aperture)
+
+
+def test_the_open_level_is_the_widest_the_person_opens_even_between_phrases():
+    # A person who opens widest when taking a breath between phrases (vad low there).
+    n = 200
+    aperture = np.full(n, 0.06, np.float32)
+    aperture[::4] = 0.1  # speech: up to 0.1
+    aperture[150:] = 0.3  # between phrases: wide open
+    vad = np.ones(n, np.float32)
+    vad[150:] = 0.0
+    shares = _shares([N_CLASSES - 1] * n)
+    model = retrieval.person_model(aperture, np.full(n, 0.9, np.float32), np.ones(n, bool), vad, shares)
+    assert model.open_aperture == pytest.approx(0.3)
