@@ -61,7 +61,9 @@ def decode_phones(samples: np.ndarray, on_progress=None) -> list[tuple[str, floa
         # video frames unchanged (measured on 30 s of the shared speech clips).
         beam=1e-10,
         pbeam=1e-10,
-        lw=2.0,
+        # A lighter phone language model weight than the usual 2.0: P B M found 65 % instead of 61 % of the true
+        # bilabials of 40 TTS clips (forced-aligned), precision unchanged (58 %); sync on true phones +0.34 -> +0.36.
+        lw=1.0,
         bestpath=False,
         loglevel="FATAL",
     )

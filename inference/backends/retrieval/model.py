@@ -26,18 +26,25 @@ HOLD_COST = 1.5  # showing the same template frame again (a frozen mouth)
 JUMP_COST = 8.0  # leaving the current run of template frames
 ACOUSTIC_WEIGHT = 0.25
 POSE_WEIGHT = 0.3  # tuned on the shared clips: stronger pose matching starved short templates of mouths
-PAUSE_FRAMES = 6  # pauses shorter than this (0.24 s at 25 fps) keep the mouth moving instead of closing it
-BRIDGE = 0.7
+# Pauses shorter than this keep the mouth where speech left it instead of closing it. Measured on the planner's
+# targets (lipeval judges, shared clips): 0.24 s -> 0.6 s lifted self-reconstruction +0.42 -> +0.47 and TTS sync
+# on true phones +0.35 -> +0.37 (flat beyond 0.6 s): real mouths stay parted through hesitations and breaths.
+PAUSE_S = 0.6
+BRIDGE = 0.9  # share of the bridge (vs the silence's own closed target) in a bridged pause
 # Frames by which the phone-driven shapes lead their sound. 1 scored a little better on self-reconstruction
 # (+0.365 vs +0.348 selection-only, within the clips' noise) but clearly worse on the cross-speaker phone judge
 # (d' open vowels vs P B M 1.15 vs 1.99): a one-frame lead misses a third of a short bilabial closure.
 LEAD_FRAMES = 0
-MAX_ACOUSTIC_BLEND = 1.0  # share of the acoustic (same-voice) aperture guess in the target at a perfect match
-# ...and for audio whose sounds the template's own speech spans (``familiarity``), whatever voice_match says: it
-# misses the template's own voice behind another microphone or codec (measured on the shared clips through the
-# product's AAC path), while the guess transfers partly to other real voices. Synthetic or foreign speech gets
-# none: on espeak-ng Mandarin a 40 % share for every voice cut the phone judge's rho from +0.47 to +0.32.
-MIN_ACOUSTIC_BLEND = 0.4
+# Share of the same-voice aperture guess (``acoustic_aperture``) in the target: its full weight for a voice that
+# matches the template's (``voice_match``) or for audio whose sounds the template's own speech spans
+# (``familiarity``; voice_match misses the template's own voice behind another microphone or codec). Synthetic or
+# foreign speech gets none: on espeak-ng Mandarin a 40 % share for every voice cut the phone judge's rho from
+# +0.47 to +0.32. Measured on the shared clips' targets (lipeval judges, 2026-11-30): raising the familiar share
+# from 0.4 to 1.0 lifted self-reconstruction +0.32 -> +0.39 and other real speakers +0.37 -> +0.39; TTS unchanged
+# (its familiarity is about 0). The guess alone correlates +0.53 with the real held-out mouths, the phone table
+# +0.04 (-0.56 on one clip), so for a familiar voice the table only fills in where the guess has no say.
+MAX_ACOUSTIC_BLEND = 1.0
+MIN_ACOUSTIC_BLEND = 1.0
 FAMILIAR_RATIO = (1.6, 2.0)  # familiarity 1 at or below the first residual ratio, 0 from the second
 POSE_SCALE = 0.04  # a nose-to-eyes offset change of 4 % of the interocular distance costs as much as 1 shape unit
 POSE_LIMIT = 2.5  # in POSE_SCALE units
@@ -65,6 +72,9 @@ class PersonModel:
     rest_aperture: float | None = None
 
 
+OPEN_PERCENTILE = 90  # speech targets are stretched so this percentile reaches the person's wide-open level
+
+
 def person_model(aperture, width, valid, vad, shares) -> PersonModel:
     """Build the table from template arrays: ``aperture``, ``width`` float (N,), ``valid`` bool (N,) face found,
     ``vad`` (N,) speech probability, ``shares`` (N, N_CLASSES) viseme shares of the template's own audio."""
@@ -78,7 +88,9 @@ def person_model(aperture, width, valid, vad, shares) -> PersonModel:
     pauses = valid & (vad < 0.3)  # real pauses only: P B M inside words are not rest
     rest = float(np.median(aperture[pauses])) if pauses.sum() >= 5 else closed
     ref = aperture[speech] if speech.sum() >= 10 else ap_valid
-    open_ = max(float(np.percentile(ref, 95)), closed + 0.02)
+    # Wide open: the widest the person opens in speech, or anywhere (some open widest between phrases, taking a
+    # breath): open vowels reached only 0.56 of that range on such a clip with the speech level alone.
+    open_ = max(float(np.percentile(ref, 95)), float(np.percentile(ap_valid, 95)), closed + 0.02)
     wref = width[speech] if speech.sum() >= 10 else width[valid]
     w_med, w_spread = float(np.median(wref)), float(max(np.std(wref), 0.01))
     prior_a = closed + OPEN_PRIOR * (open_ - closed)
@@ -181,13 +193,16 @@ def voice_match(drive_profile: np.ndarray, template_profile: np.ndarray) -> floa
 
 
 def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, acoustic=None,
-                    acoustic_weight: float = 0.0) -> np.ndarray:
+                    acoustic_weight: float = 0.0, same_voice: bool = False, fps: float = 25.0) -> np.ndarray:
     """Target mouth shape per driving frame: float32 ``(T, 2)`` of (aperture, width).
 
     A short [1, 2, 1] blend stands for coarticulation. Then the constraints the renderer must meet within the
     person's own range: speech spans the person's closed-to-open range (the class table averages many frames,
     so its peaks fall short of how wide the person really opens: measured, open vowels reached about half the
-    range), P B M close fully, and pauses rest at the person's own rest mouth.
+    range), P B M close fully, and pauses rest at the person's own rest mouth. ``same_voice`` (the template's
+    own voice drives it): recognised P B M are not forced shut, since the acoustic guess learned from this
+    voice's own frames already closes where this person closes (measured: forcing them cost self-reconstruction
+    +0.42 -> +0.39 on the shared clips, as one recognised "M" in three is another sound).
     """
     shares = shares.copy()
     silent = vad < 0.5
@@ -196,10 +211,10 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
     ap = shares @ model.class_aperture
     wd = shares @ model.class_width
     # People do not shut their mouths in every short pause between words (the real held-out mouths of the
-    # shared clips stay open through them): a pause shorter than PAUSE_FRAMES is bridged from its neighbours.
+    # shared clips stay open through them): a pause shorter than PAUSE_S is bridged from its neighbours.
     pause = silent | (shares[:, SIL] >= 0.5)
     for start, end in _runs(pause):
-        if 0 < start and end < len(ap) and end - start < PAUSE_FRAMES:
+        if 0 < start and end < len(ap) and end - start < PAUSE_S * fps:
             ramp = np.linspace(0, 1, end - start + 2)[1:-1]
             ap[start:end] = BRIDGE * (ap[start - 1] + (ap[end] - ap[start - 1]) * ramp) + (1 - BRIDGE) * ap[start:end]
             wd[start:end] = wd[start - 1] + (wd[end] - wd[start - 1]) * ramp
@@ -220,7 +235,8 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
         # sound, so shifting it again put it a frame early (measured: -0.02..-0.08 correlation).
         ap = np.where(silent, ap, (1 - acoustic_weight) * ap + acoustic_weight * acoustic)
     ap = _span_range(ap, ~silent, model)
-    ap = _limit_speed(_constrain(ap, silent, shares[:, CLOSED] >= 0.5, model), model)
+    bilabial = (shares[:, CLOSED] >= 0.5) & (not same_voice)
+    ap = _limit_speed(_constrain(ap, silent, bilabial, model), model, fps)
     return np.stack([ap, wd], 1).astype(np.float32)
 
 
@@ -244,11 +260,12 @@ SPAN_GAIN = (1.0, 2.0)  # how far speech targets may be stretched to span the pe
 
 
 def _span_range(ap: np.ndarray, speech: np.ndarray, model: PersonModel) -> np.ndarray:
-    """Stretch the speech frames' openings about the closed level so their 95th percentile is the person's own
-    wide-open level (the template's 95th percentile in speech)."""
+    """Stretch the speech frames' openings about the closed level so their OPEN_PERCENTILE-th percentile is the
+    person's own wide-open level (measured: at the 95th, half the open vowels stayed below 0.77 of the person's
+    range; at the 90th 0.90, with sync unchanged within noise)."""
     if speech.sum() < 5:
         return ap
-    top = float(np.percentile(ap[speech], 95)) - model.closed_aperture
+    top = float(np.percentile(ap[speech], OPEN_PERCENTILE)) - model.closed_aperture
     gain = float(np.clip((model.open_aperture - model.closed_aperture) / max(top, 1e-4), *SPAN_GAIN))
     stretched = model.closed_aperture + (ap - model.closed_aperture) * gain
     return np.where(speech, np.minimum(stretched, model.open_aperture * 1.1), ap)
@@ -408,7 +425,7 @@ def plan(job, progress) -> dict:
         d_ac, t_ac = np.zeros((job.n_out, 1), np.float32), np.zeros((len(track), 1), np.float32)
     blend = acoustic_blend(match, familiar)
     acoustic = acoustic_aperture(d_ac, t_ac, ap, valid, job.device) if blend > 0 else None
-    targets = predict_targets(person, drive.vad, drive.shares, acoustic, blend)
+    targets = predict_targets(person, drive.vad, drive.shares, acoustic, blend, same_voice=match >= 0.5, fps=job.fps)
     lost = unrecognised(drive.phones, drive.vad, job.fps)
     targets[lost, 0] = loudness_aperture(drive.loud, drive.vad, person)[lost]
     progress(Stage.SELECT, 0.6, note="Choosing template frames", force=True)
