@@ -3,6 +3,7 @@ faces generated in batches and blended with the jaw mask."""
 from __future__ import annotations
 
 from ...progress import Stage
+from ...runtime import gpu_memory
 from ..base import Backend, Job, Rendered
 
 
@@ -61,4 +62,4 @@ class MuseTalkBackend(Backend):
                                     on_batch=lambda d: progress(Stage.RENDER, d / n, d, n))
         finally:
             renderer.close()
-        return Rendered(kept_own_mouth=n - changed, details={"gpu_memory": self.model.memory() or None})
+        return Rendered(kept_own_mouth=n - changed, details={"gpu_memory": gpu_memory(self.model.device) or None})
