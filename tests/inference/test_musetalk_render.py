@@ -6,7 +6,8 @@ import pytest
 
 from inference.backends.musetalk import MuseTalk
 from inference.backends.musetalk.audio import FrameFeatures
-from inference.backends.musetalk.render import MuseTalkRenderer, face_bbox, render_stream
+from inference.backends.musetalk.render import (MuseTalkRenderer, face_bbox, guarded, lower_face_guard,
+                                                render_stream)
 from inference.face import FaceTracker
 
 W = H = 320
@@ -54,7 +55,7 @@ def test_boxes_stay_inside_the_frame_and_degenerate_ones_are_no_face(clip):
     assert face_bbox(np.full((478, 2), np.nan, np.float32), W, H) is None
 
 
-def test_frames_are_painted_inside_the_mask_only_and_faceless_frames_pass_through(model, clip):
+def test_frames_are_painted_inside_the_guarded_mask_only_and_faceless_frames_pass_through(model, clip):
     rgb, yuv, marks = clip
     frames = [f.copy() for f in yuv]
     feats = FrameFeatures(model.encoder.embed_positions.weight.new_zeros((150, 5, 384)), 48000, 25, 3, model.pe)
@@ -67,7 +68,8 @@ def test_frames_are_painted_inside_the_mask_only_and_faceless_frames_pass_throug
         assert np.array_equal(out[1], yuv[1])  # no face: untouched, and still in its place
         for i in (0, 2):
             bbox = face_bbox(marks[i], W, H)
-            box, mask = model.masks([rgb[i]], [bbox])[0]
+            box, jaw = model.masks([rgb[i]], [bbox])[0]
+            mask = guarded(jaw, lower_face_guard(marks[i], box, W, H))
             got = cv2.cvtColor(out[i].reshape(H * 3 // 2, W), cv2.COLOR_YUV2RGB_I420)
             base = cv2.cvtColor(yuv[i].reshape(H * 3 // 2, W), cv2.COLOR_YUV2RGB_I420)
             weights = np.zeros((H, W), np.uint8)
