@@ -198,7 +198,7 @@ def main(argv=None) -> int:
         case = prepare(video, index, args.seconds, Path(args.media), cache / name)
         row = {"person": name, "reencode": measures(judge, case["reencode"], case["base"])}
         for face in faces:
-            out = cache / name / f"musetalk_{face}.mp4"
+            out = cache / name / f"{name}_{face}.mp4"  # unique: judge.forget goes by file name
             row[face] = render(case, out, models, args.batch, sys.executable, face)
             judge.forget(str(out))
             row[face].update(measures(judge, str(out), case["base"]))

@@ -159,3 +159,26 @@ def test_a_parser_that_calls_everything_mouth_cannot_move_the_paste_off_the_lowe
     assert np.array_equal(got[:above_nose], base[:above_nose])
     mouth = (slice(int(lm[0, 1]), int(lm[17, 1])), slice(int(lm[61, 0]), int(lm[291, 0])))
     assert np.abs(got - base)[mouth].mean() > 10  # and the mouth itself is painted
+
+
+def test_the_guard_follows_the_unsmoothed_landmarks_when_given(model, clip):
+    """Smoothed landmarks lag a moving head; the guard is drawn from the frame's own (raw) ones when the
+    renderer has them, so it moves with the face while the box stays steady."""
+    _, frames, marks = clip
+    feats = FrameFeatures(model.encoder.embed_positions.weight.new_zeros((150, 5, 384)), 48000, 25, 1, model.pe)
+    moved = marks[0].copy()
+    moved[:, 0] += 12  # the head has moved right since the smoothed landmarks were taken
+    painted = []
+    for raw in (None, moved[None]):
+        renderer = MuseTalkRenderer(model, W, H, raw=raw)
+        try:
+            out = []
+            render_stream(renderer, iter([frames[0].copy()]), [0], marks[0][None], np.array([True]), feats,
+                          out.append)
+        finally:
+            renderer.close()
+        changed = out[0][: W * H].reshape(H, W) != frames[0][: W * H].reshape(H, W)
+        painted.append(np.nonzero(changed)[1])
+    assert len(painted[0]) > 500 and len(painted[1]) > 500
+    assert painted[1].max() > painted[0].max() + 5  # the paste reaches further right with the face
+    assert painted[1].min() > painted[0].min() + 5  # and leaves the left edge of the old position

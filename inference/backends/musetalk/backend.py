@@ -53,7 +53,7 @@ class MuseTalkBackend(Backend):
     def render(self, job: Job, frames, write, progress) -> Rendered:
         from .render import MuseTalkRenderer, render_stream
 
-        renderer = MuseTalkRenderer(self.model, job.width, job.height)
+        renderer = MuseTalkRenderer(self.model, job.width, job.height, raw=job.track.raw)
         n = job.n_out
         try:
             # progress() raises Cancelled, so a cancel lands between batches and the writer drops the file.

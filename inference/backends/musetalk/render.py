@@ -30,6 +30,7 @@ from . import blend as _blend
 EXTRA_MARGIN = 10  # v1.5: pixels added below the chin (y2), capped at the frame height
 MIN_SIDE = 16  # boxes narrower or shorter than this are treated as no face
 GUARD_FEATHER = 0.07  # inter-ocular distances over which the paste fades out inside the lower face's edge
+GUARD_MARGIN = 0.03  # ... after this much of nothing: FaceMesh's jaw line wanders by a few pixels between runs
 # FaceMesh points standing in for the 68-point jaw line (ear to ear through the chin) and eyebrows of the
 # official DWPose landmarks; the box uses only their extremes.
 JAW_AND_BROWS = (127, 234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288,
@@ -86,7 +87,7 @@ def canvas(rgb_region: np.ndarray, region, box) -> np.ndarray:
 
 def lower_face_guard(lm: np.ndarray, box, width: int, height: int) -> np.ndarray:
     """Weights uint8 (2s, 2s) over the crop ``box``: 0 outside the lower face of landmarks float32 (478, 2),
-    rising to 255 over ``GUARD_FEATHER`` inter-ocular distances inside it.
+    rising to 255 over ``GUARD_FEATHER`` inter-ocular distances after ``GUARD_MARGIN`` inside it.
 
     The lower face is the CPU engine's paste region: the hull of the outline under the nose, along the jaw and a
     little below the chin (``composite.lower_face_outline``), kept inside the face oval. The feather lies wholly
@@ -102,7 +103,8 @@ def lower_face_guard(lm: np.ndarray, box, width: int, height: int) -> np.ndarray
     cv2.fillConvexPoly(hull, cv2.convexHull(np.round(lower_face_outline(lm) - [xs, ys]).astype(np.int32)), 255)
     # The face oval with the same chin drop as the outline (the CPU engine's own guard, at full size here).
     hard = np.minimum(hull, Compositor._face_oval(lm, xs, ys, 1, hull.shape))
-    ramp = cv2.distanceTransform(hard, cv2.DIST_L2, 5) / max(2.0, GUARD_FEATHER * interocular(lm))
+    d = interocular(lm)
+    ramp = (cv2.distanceTransform(hard, cv2.DIST_L2, 5) - GUARD_MARGIN * d) / max(2.0, GUARD_FEATHER * d)
     return np.round(np.clip(ramp, 0, 1) * 255).astype(np.uint8)
 
 
@@ -169,12 +171,17 @@ class MuseTalkRenderer:
     ``template_ids`` the template frame each shows, ``landmarks`` matching float32 (478, 2) arrays or None (frame
     left untouched), ``feats`` float32 (len(frames), 50, 384) from ``MuseTalk.frame_features``. Returns the
     number of frames changed.
+
+    ``raw``: the tracker's unsmoothed landmarks float32 (N_template, 478, 2), for the lower-face guard: the box
+    follows the smoothed landmarks (no jitter), but those lag a moving head, and a guard drawn from them let the
+    paste hang past the jaw onto the hair. Without it the guard uses ``landmarks``.
     """
 
-    def __init__(self, model, width: int, height: int, directory=None):
+    def __init__(self, model, width: int, height: int, directory=None, raw=None):
         self.model = model
         self.width, self.height = width, height
         self.cache = TemplateCache(directory)
+        self.raw = raw
 
     def close(self):
         self.cache.close()
@@ -201,7 +208,8 @@ class MuseTalkRenderer:
             boxes.append(box)
             larges.append(large)
             crops.append(face_crop(large, bbox, box))
-            guards.append(lower_face_guard(lm, box, self.width, self.height))
+            guide = lm if self.raw is None else self.raw[t]
+            guards.append(lower_face_guard(guide, box, self.width, self.height))
         if not new:
             return
         latents = self.model.latents(np.stack(crops)).numpy()
