@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from inference import media  # noqa: E402
+from inference.runtime import gpu_memory  # noqa: E402
 
 DEFAULT_VIDEO = REPO.parent / "shared" / "media" / "video" / "woman_outdoor_1080x1920_hevc_25fps.mp4"
 
@@ -88,7 +89,7 @@ def frame_speed(runner, video, frames, device) -> dict:
         changed += renderer.apply(decoded[i : i + 32], marks[i : i + 32], mels[i : i + 32])
     dt = time.perf_counter() - t
     out = {"video": Path(video).name, "width": width, "height": height, "frames": len(decoded),
-           "frames_with_face": changed, "frames_per_s": round(len(decoded) / dt, 2), **runner.memory()}
+           "frames_with_face": changed, "frames_per_s": round(len(decoded) / dt, 2), **gpu_memory(runner.device)}
     print(out)
     return out
 

@@ -14,6 +14,7 @@ from .progress import STAGES, Stage
 from .errors import (
     ALL_ERRORS,
     Cancelled,
+    GpuOutOfMemory,
     InferenceError,
     InputTooLarge,
     InputTooLong,
@@ -33,6 +34,7 @@ __all__ = [
     "ALL_ERRORS",
     "Cancelled",
     "Config",
+    "GpuOutOfMemory",
     "InferenceError",
     "InputTooLarge",
     "InputTooLong",

@@ -80,6 +80,11 @@ class VoiceUnavailable(InferenceError):
     message = "This voice's files are missing or damaged on this server."
 
 
+class GpuOutOfMemory(InferenceError):
+    code = "gpu_out_of_memory"
+    message = "The server's GPU ran out of memory for this video."
+
+
 ALL_ERRORS = (
     UnsupportedMedia,
     NoVideoStream,
@@ -94,4 +99,5 @@ ALL_ERRORS = (
     ScriptLanguage,
     UnknownVoice,
     VoiceUnavailable,
+    GpuOutOfMemory,
 )

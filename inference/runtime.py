@@ -41,3 +41,44 @@ def release_memory() -> None:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def gpu_memory(device) -> dict:
+    """GPU memory in bytes (``allocated``, ``peak``, ``free``, ``total``) of a torch ``device``, for the report;
+    {} on CPU."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        return {}
+    free, total = torch.cuda.mem_get_info(device)
+    return {"allocated": torch.cuda.memory_allocated(device), "peak": torch.cuda.max_memory_allocated(device),
+            "free": free, "total": total}
+
+
+def in_batches(n: int, size: int, step) -> int:
+    """Run ``step(i, j)`` over ``[0, n)`` in slices of at most ``size``; returns the size that last fitted.
+
+    When CUDA runs out of memory on a slice (a long video's batch next to another process, fragmentation), the
+    size is halved and that slice retried, down to one sample; a single sample that still does not fit raises
+    ``GpuOutOfMemory`` (a code the job shows) instead of torch's error. ``step`` must write its own results, so
+    a failed slice leaves nothing half done.
+    """
+    import torch
+
+    from .errors import GpuOutOfMemory
+
+    size = max(1, int(size))
+    i = 0
+    while i < n:
+        j = min(n, i + size)
+        try:
+            step(i, j)
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            if size == 1:
+                raise GpuOutOfMemory(f"one sample at {i} of {n}: {exc}"[:300]) from None
+            size = max(1, size // 2)
+            continue
+        i = j
+    return size

@@ -18,6 +18,8 @@ MESSAGES = {
     "input_too_large": _("The file or its picture size is larger than this server allows."),
     "cancelled": _("The job was cancelled."),
     "model_unavailable": _("The requested lip-sync model is not installed on this server."),
+    "gpu_out_of_memory": _("The server's graphics card ran out of memory for this video, even one frame at a time. "
+                           "Try a smaller video, or ask an admin to free the GPU."),
     # From the web side.
     "no_team": _("You are not in any team yet. Ask a team owner to add you."),
     "empty_file": _("The file is empty."),

@@ -154,6 +154,14 @@ def speech_wav(tmp_path_factory):
     return write_audio(tmp_path_factory.mktemp("audio") / "speech.wav", samples)
 
 
+@pytest.fixture(scope="module")
+def speech(request, tmp_path_factory):
+    """Another speaker's real speech (from 1 s into the clip) as a 16 kHz mono WAV, as long as the test module's
+    ``AUDIO_S`` seconds: the driving audio of a backend's end-to-end run."""
+    samples = read_pcm(media("speech_44k_stereo_5s.wav"), request.module.AUDIO_S, start=1.0)
+    return write_audio(tmp_path_factory.mktemp("speech") / "speech.wav", samples)
+
+
 @pytest.fixture(scope="session")
 def face_clip(tmp_path_factory, face_frames, face_audio):
     """A 2 s H.264/AAC MP4 of a real face with its own speech."""

@@ -33,7 +33,7 @@ def test_error_codes_are_stable_and_unique():
     assert codes == {
         "unsupported_media", "no_video_stream", "no_audio_stream", "no_face", "input_too_long",
         "input_too_large", "cancelled", "model_unavailable", "script_empty", "script_too_long", "script_language",
-        "unknown_voice", "voice_unavailable",
+        "unknown_voice", "voice_unavailable", "gpu_out_of_memory",
     }
     for cls in inference.ALL_ERRORS:
         err = cls("/secret/path/file.mp4")

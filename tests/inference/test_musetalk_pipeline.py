@@ -18,7 +18,7 @@ from inference.backends import choose
 from inference.backends.musetalk.render import face_bbox
 
 FPS = 25
-AUDIO_S = 0.4  # 10 output frames
+AUDIO_S = 0.4  # the `speech` fixture's length: 10 output frames
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +26,6 @@ def template(tmp_path_factory, mk):
     """12 frames of a real face at 256x256 (H.264, lossless)."""
     frames = mk.read_rgb(mk.media("woman_glasses_524sq_25fps.mp4"), 12, 256)
     return mk.write_video(tmp_path_factory.mktemp("tpl") / "tpl.mp4", frames, fps=FPS)
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory, mk):
-    samples = mk.read_pcm(mk.media("speech_44k_stereo_5s.wav"), AUDIO_S, start=1.0)
-    return mk.write_audio(tmp_path_factory.mktemp("speech") / "speech.wav", samples)
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,16 @@
-"""MuseTalk on engine frames: the official box from FaceMesh landmarks, the I420 paste, frames without a face,
-and latents and masks computed once per template frame."""
+"""MuseTalk on engine frames: the official box from FaceMesh landmarks, the I420 paste kept to the lower face,
+frames without a face, and latents and masks computed once per template frame."""
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from inference.backends.musetalk import MuseTalk
 from inference.backends.musetalk.audio import FrameFeatures
-from inference.backends.musetalk.render import MuseTalkRenderer, face_bbox, render_stream
-from inference.face import FaceTracker
+from inference.backends.musetalk.blend import MOUTH_CLASSES
+from inference.backends.musetalk.render import (MuseTalkRenderer, face_bbox, guarded, lower_face_guard,
+                                                render_stream)
+from inference.face import FACE_OVAL, FaceTracker, interocular
 
 W = H = 320
 
@@ -54,7 +57,7 @@ def test_boxes_stay_inside_the_frame_and_degenerate_ones_are_no_face(clip):
     assert face_bbox(np.full((478, 2), np.nan, np.float32), W, H) is None
 
 
-def test_frames_are_painted_inside_the_mask_only_and_faceless_frames_pass_through(model, clip):
+def test_frames_are_painted_inside_the_guarded_mask_only_and_faceless_frames_pass_through(model, clip):
     rgb, yuv, marks = clip
     frames = [f.copy() for f in yuv]
     feats = FrameFeatures(model.encoder.embed_positions.weight.new_zeros((150, 5, 384)), 48000, 25, 3, model.pe)
@@ -67,7 +70,8 @@ def test_frames_are_painted_inside_the_mask_only_and_faceless_frames_pass_throug
         assert np.array_equal(out[1], yuv[1])  # no face: untouched, and still in its place
         for i in (0, 2):
             bbox = face_bbox(marks[i], W, H)
-            box, mask = model.masks([rgb[i]], [bbox])[0]
+            box, jaw = model.masks([rgb[i]], [bbox])[0]
+            mask = guarded(jaw, lower_face_guard(marks[i], box, W, H))
             got = cv2.cvtColor(out[i].reshape(H * 3 // 2, W), cv2.COLOR_YUV2RGB_I420)
             base = cv2.cvtColor(yuv[i].reshape(H * 3 // 2, W), cv2.COLOR_YUV2RGB_I420)
             weights = np.zeros((H, W), np.uint8)
@@ -107,3 +111,74 @@ def test_each_template_frame_is_encoded_once(model, clip, monkeypatch):
         renderer.close()
     assert calls == [3]  # the second pass over the template reuses the first pass's latents and masks
     assert np.array_equal(out[2], out[3])  # same template frame, same audio (silence): the same picture
+
+
+def all_mouth(x):
+    """A parser that calls every pixel "mouth": logits (N, 19, 512, 512)."""
+    out = torch.zeros((len(x), 19) + tuple(x.shape[2:]))
+    out[:, MOUTH_CLASSES[1]] = 1
+    return out
+
+
+def side_ring(lm):
+    """motion.py's ring: the face oval's hull dilated by 15 % of the inter-ocular distance, minus the hull, above
+    halfway from the lower lip to the chin."""
+    hull = np.zeros((H, W), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(lm[list(FACE_OVAL)]).astype(np.int32)), 1)
+    k = max(3, int(round(0.15 * interocular(lm))) * 2 + 1)
+    ring = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool) & ~hull.astype(bool)
+    ring[int(round(lm[17, 1] + 0.5 * (lm[152, 1] - lm[17, 1]))):] = False
+    return ring
+
+
+def test_a_parser_that_calls_everything_mouth_cannot_move_the_paste_off_the_lower_face(model, clip, monkeypatch):
+    """The official jaw mask is what the parser calls skin and mouth in the lower half of the box. A parser that
+    calls every pixel "mouth" (the worst it can err) makes the official blend cover background and neck; the
+    renderer's paste stays inside the lower face of our landmarks: nothing changes in lipeval's ghosting ring
+    just outside the face oval, above the nose, or on the eyes."""
+    _, frames, marks = clip
+    yuv, lm = frames[0], marks[0]
+    monkeypatch.setattr(model, "parser", all_mouth)
+    bbox = face_bbox(lm, W, H)
+    feats = FrameFeatures(model.encoder.embed_positions.weight.new_zeros((150, 5, 384)), 48000, 25, 1, model.pe)
+    renderer = MuseTalkRenderer(model, W, H)
+    try:
+        out = []
+        render_stream(renderer, iter([yuv.copy()]), [0], lm[None], np.array([True]), feats, out.append)
+        noise = model.decode_step(renderer.cache.get(0)[2][None], feats.rows(0, 1))[0]
+    finally:
+        renderer.close()
+    got = cv2.cvtColor(out[0].reshape(H * 3 // 2, W), cv2.COLOR_YUV2RGB_I420).astype(int)
+    base = cv2.cvtColor(yuv.reshape(H * 3 // 2, W), cv2.COLOR_YUV2RGB_I420).astype(int)
+    official = model.blend(base.astype(np.uint8), noise, bbox).astype(int)  # the spec's blend, unguarded
+    ring = side_ring(lm)
+    assert ring.sum() > 200
+    assert np.abs(official - base)[ring].mean() > 5  # the parser's mask alone reaches the ring...
+    assert np.abs(got - base)[ring].mean() < 1.0  # ...the product's paste does not
+    above_nose = int(lm[[2, 98, 327], 1].min())  # nostrils and the tip of the nose's underside
+    assert np.array_equal(got[:above_nose], base[:above_nose])
+    mouth = (slice(int(lm[0, 1]), int(lm[17, 1])), slice(int(lm[61, 0]), int(lm[291, 0])))
+    assert np.abs(got - base)[mouth].mean() > 10  # and the mouth itself is painted
+
+
+def test_the_guard_follows_the_unsmoothed_landmarks_when_given(model, clip):
+    """Smoothed landmarks lag a moving head; the guard is drawn from the frame's own (raw) ones when the
+    renderer has them, so it moves with the face while the box stays steady."""
+    _, frames, marks = clip
+    feats = FrameFeatures(model.encoder.embed_positions.weight.new_zeros((150, 5, 384)), 48000, 25, 1, model.pe)
+    moved = marks[0].copy()
+    moved[:, 0] += 12  # the head has moved right since the smoothed landmarks were taken
+    painted = []
+    for raw in (None, moved[None]):
+        renderer = MuseTalkRenderer(model, W, H, raw=raw)
+        try:
+            out = []
+            render_stream(renderer, iter([frames[0].copy()]), [0], marks[0][None], np.array([True]), feats,
+                          out.append)
+        finally:
+            renderer.close()
+        changed = out[0][: W * H].reshape(H, W) != frames[0][: W * H].reshape(H, W)
+        painted.append(np.nonzero(changed)[1])
+    assert len(painted[0]) > 500 and len(painted[1]) > 500
+    assert painted[1].max() > painted[0].max() + 5  # the paste reaches further right with the face
+    assert painted[1].min() > painted[0].min() + 5  # and leaves the left edge of the old position

@@ -17,7 +17,7 @@ from inference.backends.wav2lip.nets import Wav2Lip
 from inference.backends import choose
 
 FPS = 25
-AUDIO_S = 0.6  # 15 output frames: the random generator runs at a few crops per second on 2 cores
+AUDIO_S = 0.6  # the `speech` fixture's length; 15 output frames (a few crops per second on 2 cores)
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +38,6 @@ def template(tmp_path_factory, mk):
     frames = mk.read_rgb(path, 30, 256)
     return mk.write_video(tmp_path_factory.mktemp("tpl") / "tpl.mp4", frames, fps=FPS,
                           audio=mk.read_pcm(path, 1.2))
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory, mk):
-    samples = mk.read_pcm(mk.media("speech_44k_stereo_5s.wav"), AUDIO_S, start=1.0)
-    return mk.write_audio(tmp_path_factory.mktemp("speech") / "speech.wav", samples)
 
 
 @pytest.fixture(scope="module")

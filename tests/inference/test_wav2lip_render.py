@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from inference import media
+from inference.errors import GpuOutOfMemory
 from inference.backends.wav2lip.audio import mel_windows, melspectrogram
 from inference.backends.wav2lip.checkpoint import load_wav2lip
 from inference.backends.wav2lip.generator import (
@@ -83,6 +84,13 @@ def test_a_batch_that_runs_out_of_memory_is_halved_and_retried():
     out = Wav2LipRunner(fake, max_batch=8).predict(faces, np.zeros((5, 80, 16), np.float32))
     assert fake.calls == [5, 4, 2, 2, 1]
     np.testing.assert_array_equal(out, (faces.astype(np.float32) / 255 * 0.999 * 255).astype(np.uint8))
+
+
+def test_a_single_face_that_does_not_fit_fails_with_a_clear_code():
+    faces = np.zeros((3, 96, 96, 3), dtype=np.uint8)
+    with pytest.raises(GpuOutOfMemory) as caught:
+        Wav2LipRunner(FakeGenerator(limit=0), max_batch=4).predict(faces, np.zeros((3, 80, 16), np.float32))
+    assert caught.value.code == "gpu_out_of_memory"
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ faces generated in batches and blended with the jaw mask."""
 from __future__ import annotations
 
 from ...progress import Stage
+from ...runtime import gpu_memory
 from ..base import Backend, Job, Rendered
 
 
@@ -53,7 +54,7 @@ class MuseTalkBackend(Backend):
     def render(self, job: Job, frames, write, progress) -> Rendered:
         from .render import MuseTalkRenderer, render_stream
 
-        renderer = MuseTalkRenderer(self.model, job.width, job.height)
+        renderer = MuseTalkRenderer(self.model, job.width, job.height, raw=job.track.raw)
         n = job.n_out
         try:
             # progress() raises Cancelled, so a cancel lands between batches and the writer drops the file.
@@ -62,4 +63,4 @@ class MuseTalkBackend(Backend):
                                     on_batch=lambda d: progress(Stage.RENDER, d / n, d, n))
         finally:
             renderer.close()
-        return Rendered(kept_own_mouth=n - changed, details={"gpu_memory": self.model.memory() or None})
+        return Rendered(kept_own_mouth=n - changed, details={"gpu_memory": gpu_memory(self.model.device) or None})

@@ -8,12 +8,14 @@
 ``generate`` is ``latents`` (two VAE encodings per crop: lower half blacked out, and whole) followed by
 ``decode_step`` (one UNet call at timestep 0 and a VAE decode); the engine calls the two halves itself so that a
 template frame's latents are computed once however many output frames use it. Batches are cut to ``batch_size``
-samples; each sample is independent of the others in its batch.
+samples, halved while CUDA runs out of memory; each sample is independent of the others in its batch, so the
+split does not change the result.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ...runtime import in_batches
 from . import audio as _audio
 from . import blend as _blend
 
@@ -25,7 +27,8 @@ class MuseTalk:
     """The UNet, VAE, Whisper encoder and face parser on one device. Keep one per worker process.
 
     ``fp16`` runs the UNet and VAE under CUDA autocast (ignored on CPU, where half precision is slower);
-    ``batch_size`` caps the samples per UNet/VAE call.
+    ``batch_size`` caps the samples per UNet/VAE call; a call that runs out of GPU memory halves it for the rest
+    of the job (``runtime.in_batches``; ``loaded.get_model`` sets it again for the next job).
     """
 
     def __init__(self, unet, vae, extractor, encoder, parser, device="cpu", fp16=False, batch_size=8):
@@ -92,17 +95,19 @@ class MuseTalk:
         channels 0-3 the masked crop's latent, 4-7 the whole crop's (posterior means x 0.18215)."""
         torch = self.torch
         crops = _check_crops(crops)
-        out = []
-        for i in range(0, len(crops), self.batch_size):
-            part = crops[i : i + self.batch_size]
+        out = torch.zeros((len(crops), 8, SIZE // 8, SIZE // 8))
+
+        def step(i, j):
             pair = []
             for half in (True, False):
-                x = self._images(part, half).to(self.device)
+                x = self._images(crops[i:j], half).to(self.device)
                 with torch.inference_mode(), self._autocast():
                     mean = self.vae.encode(x).latent_dist.mean
                 pair.append(mean.float() * self.scaling)
-            out.append(torch.cat(pair, dim=1).cpu())
-        return torch.cat(out) if out else torch.zeros((0, 8, SIZE // 8, SIZE // 8))
+            out[i:j] = torch.cat(pair, dim=1).cpu()
+
+        self.batch_size = in_batches(len(crops), self.batch_size, step)
+        return out
 
     def decode_step(self, latents, feats) -> np.ndarray:
         """Faces for UNet inputs ``latents`` (N, 8, 32, 32) and conditioning ``feats`` (N, 50, 384) (as
@@ -114,14 +119,16 @@ class MuseTalk:
             raise ValueError(f"{len(latents)} latents but {len(feats)} feature blocks")
         out = np.empty((len(latents), SIZE, SIZE, 3), np.uint8)
         t = torch.zeros(1, dtype=torch.long, device=self.device)
-        for i in range(0, len(latents), self.batch_size):
-            lat = latents[i : i + self.batch_size].to(self.device)
-            cond = feats[i : i + self.batch_size].to(self.device)
+
+        def step(i, j):
+            lat, cond = latents[i:j].to(self.device), feats[i:j].to(self.device)
             with torch.inference_mode(), self._autocast():
                 pred = self.unet(lat, t, encoder_hidden_states=cond).sample
                 image = self.vae.decode(pred.float() * (1 / self.scaling)).sample
             image = (image.float() / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-            out[i : i + len(lat)] = (image * 255).round().astype(np.uint8)
+            out[i:j] = (image * 255).round().astype(np.uint8)
+
+        self.batch_size = in_batches(len(latents), self.batch_size, step)
         return out
 
     def generate(self, crops: np.ndarray, feats) -> np.ndarray:
@@ -141,9 +148,12 @@ class MuseTalk:
     def masks_of_canvases(self, larges, bboxes, boxes) -> list:
         """Feathered jaw masks uint8 (2s, 2s) for crop-box canvases ``larges`` (uint8 (2s, 2s, 3) RGB, black
         outside the frame) with their ``bboxes`` and crop ``boxes``."""
-        classes = []
-        for i in range(0, len(larges), self.batch_size):
-            classes.extend(_blend.parse(self.parser, larges[i : i + self.batch_size], self.device))
+        classes = [None] * len(larges)
+
+        def step(i, j):
+            classes[i:j] = list(_blend.parse(self.parser, larges[i:j], self.device))
+
+        self.batch_size = in_batches(len(larges), self.batch_size, step)
         return [_blend.feather_mask(_blend.jaw_region(c), b, box) for c, b, box in zip(classes, bboxes, boxes)]
 
     def blend(self, frame: np.ndarray, face: np.ndarray, bbox, mask=None) -> np.ndarray:
@@ -155,15 +165,6 @@ class MuseTalk:
         box, weights = mask if mask is not None else self.masks([frame], [bbox])[0]
         large = _blend.paste_face(_blend.crop_with_black(frame, box), face, bbox, box)
         return _blend.composite(frame, large, weights, box)
-
-    def memory(self) -> dict:
-        """GPU memory in bytes (``allocated``, ``peak``, ``free``, ``total``) for the report; {} on CPU."""
-        if self.device.type != "cuda":
-            return {}
-        cuda = self.torch.cuda
-        free, total = cuda.mem_get_info(self.device)
-        return {"allocated": cuda.memory_allocated(self.device), "peak": cuda.max_memory_allocated(self.device),
-                "free": free, "total": total}
 
 
 def _check_crops(crops) -> np.ndarray:

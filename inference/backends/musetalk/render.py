@@ -12,6 +12,10 @@ frame pixels. Differences from the official ``scripts/inference.py`` (spec §6),
 - Latents and masks depend only on the template frame, so each is computed once per template frame (the official
   script recomputes the mask for every output frame) and kept in an unlinked temporary file: memory stays flat
   however long the video, and a ping-pong pass over the template reuses them.
+- The jaw mask is limited to the lower face of our own landmarks (``lower_face_guard``): under the nose, cheek
+  to cheek, inside the face's outline. The official mask is whatever the face parser calls skin and mouth in
+  the lower half of the box; a parser that errs (an unusual face, or weights that are not the released ones)
+  would otherwise paste the generated square over hair, background or the neck beside the jaw.
 - Only the pixels the blend mask reaches are written back into the I420 frame; all others stay bit-exact.
 """
 from __future__ import annotations
@@ -20,10 +24,13 @@ import tempfile
 
 import numpy as np
 
+from ...face import interocular
 from . import blend as _blend
 
 EXTRA_MARGIN = 10  # v1.5: pixels added below the chin (y2), capped at the frame height
 MIN_SIDE = 16  # boxes narrower or shorter than this are treated as no face
+GUARD_FEATHER = 0.07  # inter-ocular distances over which the paste fades out inside the lower face's edge
+GUARD_MARGIN = 0.03  # ... after this much of nothing: FaceMesh's jaw line wanders by a few pixels between runs
 # FaceMesh points standing in for the 68-point jaw line (ear to ear through the chin) and eyebrows of the
 # official DWPose landmarks; the box uses only their extremes.
 JAW_AND_BROWS = (127, 234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288,
@@ -78,6 +85,34 @@ def canvas(rgb_region: np.ndarray, region, box) -> np.ndarray:
     return out
 
 
+def lower_face_guard(lm: np.ndarray, box, width: int, height: int) -> np.ndarray:
+    """Weights uint8 (2s, 2s) over the crop ``box``: 0 outside the lower face of landmarks float32 (478, 2),
+    rising to 255 over ``GUARD_FEATHER`` inter-ocular distances after ``GUARD_MARGIN`` inside it.
+
+    The lower face is the CPU engine's paste region: the hull of the outline under the nose, along the jaw and a
+    little below the chin (``composite.lower_face_outline``), kept inside the face oval. The feather lies wholly
+    inside it (a ramp on the distance to its edge), so nothing generated reaches the background or hair beside
+    the jaw, where a paste shows as ghosting.
+    """
+    import cv2
+
+    from ...composite import Compositor, lower_face_outline
+
+    xs, ys, xe, ye = box
+    hull = np.zeros((ye - ys, xe - xs), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(lower_face_outline(lm) - [xs, ys]).astype(np.int32)), 255)
+    # The face oval with the same chin drop as the outline (the CPU engine's own guard, at full size here).
+    hard = np.minimum(hull, Compositor._face_oval(lm, xs, ys, 1, hull.shape))
+    d = interocular(lm)
+    ramp = (cv2.distanceTransform(hard, cv2.DIST_L2, 5) - GUARD_MARGIN * d) / max(2.0, GUARD_FEATHER * d)
+    return np.round(np.clip(ramp, 0, 1) * 255).astype(np.uint8)
+
+
+def guarded(jaw: np.ndarray, guard: np.ndarray) -> np.ndarray:
+    """The jaw mask (uint8 (2s, 2s)) inside the guard: their product, uint8, 0 wherever either is 0."""
+    return ((jaw.astype(np.uint32) * guard + 127) // 255).astype(np.uint8)
+
+
 def face_crop(large: np.ndarray, bbox, box) -> np.ndarray:
     """The network's input for one face: ``bbox`` of the crop box canvas resized to 256x256 (LANCZOS4)."""
     import cv2
@@ -89,8 +124,8 @@ def face_crop(large: np.ndarray, bbox, box) -> np.ndarray:
 
 
 class TemplateCache:
-    """Per template frame: its box, the UNet input latents (8, 32, 32) and the blend mask trimmed to where it is
-    non-zero, kept in an unlinked temporary file (``pread`` by index)."""
+    """Per template frame: its box, the UNet input latents (8, 32, 32) and the (guarded) blend mask trimmed to
+    where it is non-zero, kept in an unlinked temporary file (``pread`` by index)."""
 
     def __init__(self, directory=None):
         self.file = tempfile.TemporaryFile(dir=directory)
@@ -136,12 +171,17 @@ class MuseTalkRenderer:
     ``template_ids`` the template frame each shows, ``landmarks`` matching float32 (478, 2) arrays or None (frame
     left untouched), ``feats`` float32 (len(frames), 50, 384) from ``MuseTalk.frame_features``. Returns the
     number of frames changed.
+
+    ``raw``: the tracker's unsmoothed landmarks float32 (N_template, 478, 2), for the lower-face guard: the box
+    follows the smoothed landmarks (no jitter), but those lag a moving head, and a guard drawn from them let the
+    paste hang past the jaw onto the hair. Without it the guard uses ``landmarks``.
     """
 
-    def __init__(self, model, width: int, height: int, directory=None):
+    def __init__(self, model, width: int, height: int, directory=None, raw=None):
         self.model = model
         self.width, self.height = width, height
         self.cache = TemplateCache(directory)
+        self.raw = raw
 
     def close(self):
         self.cache.close()
@@ -153,7 +193,7 @@ class MuseTalkRenderer:
 
     def _prepare(self, frames, template_ids, landmarks):
         """Fill the cache for the template frames of this batch not seen yet (batched VAE and parser calls)."""
-        new, crops, larges, bboxes, boxes = [], [], [], [], []
+        new, crops, larges, bboxes, boxes, guards = [], [], [], [], [], []
         for frame, t, lm in zip(frames, template_ids, landmarks):
             if lm is None or t in self.cache or t in new:
                 continue
@@ -168,12 +208,14 @@ class MuseTalkRenderer:
             boxes.append(box)
             larges.append(large)
             crops.append(face_crop(large, bbox, box))
+            guide = lm if self.raw is None else self.raw[t]
+            guards.append(lower_face_guard(guide, box, self.width, self.height))
         if not new:
             return
         latents = self.model.latents(np.stack(crops)).numpy()
         masks = self.model.masks_of_canvases(larges, bboxes, boxes)
         for k, t in enumerate(new):
-            self.cache.put(t, bboxes[k], latents[k], masks[k], boxes[k])
+            self.cache.put(t, bboxes[k], latents[k], guarded(masks[k], guards[k]), boxes[k])
 
     def apply(self, frames, template_ids, landmarks, feats) -> int:
         self._prepare(frames, template_ids, landmarks)

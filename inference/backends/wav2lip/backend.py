@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...progress import Stage
+from ...runtime import gpu_memory
 from ..base import Backend, Job, Rendered
 
 
@@ -46,4 +47,4 @@ class Wav2LipBackend(Backend):
         # progress() raises Cancelled, so a cancel lands between batches and the writer drops the file.
         render_stream(renderer, frames, job.bases, job.track.smooth, job.track.valid, self.mels, write,
                       self.config.batch_size, on_batch=lambda d: progress(Stage.RENDER, d / n, d, n))
-        return Rendered(details={"gpu_memory": self.runner.memory() or None})
+        return Rendered(details={"gpu_memory": gpu_memory(self.runner.device) or None})

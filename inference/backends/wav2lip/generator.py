@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from ...runtime import in_batches
+
 PADS = (0, 10, 0, 0)  # top, bottom, left, right (spec §6.3 default)
 SIZE = 96
 PER_SAMPLE_BYTES = 24 * 1024**2  # fp32 activations + cuDNN workspace per 96x96 sample, with headroom (measured ~8 MB)
@@ -92,25 +94,16 @@ class Wav2LipRunner:
 
         Returns uint8 (N, 96, 96, 3) BGR; values are truncated (not rounded) as in the official paste.
         """
-        torch = self.torch
         n = len(faces_bgr)
         if len(mels) != n:
             raise ValueError(f"{n} faces but {len(mels)} mel windows")
         out = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
-        size = self.batch_size()
-        i = 0
-        while i < n:
-            j = min(n, i + size)
-            try:
-                out[i:j] = self._forward(faces_bgr[i:j], mels[i:j])
-            except torch.cuda.OutOfMemoryError:
-                if size == 1:
-                    raise
-                # The estimate was optimistic (fragmentation, another process): halve and retry this batch.
-                torch.cuda.empty_cache()
-                size = max(1, size // 2)
-                continue
-            i = j
+
+        def step(i, j):
+            out[i:j] = self._forward(faces_bgr[i:j], mels[i:j])
+
+        # The free-memory estimate can be optimistic (fragmentation, another process): halved and retried.
+        in_batches(n, self.batch_size(), step)
         return out
 
     def _forward(self, faces_bgr, mels) -> np.ndarray:
@@ -121,15 +114,6 @@ class Wav2LipRunner:
             pred = self.model(audio, face)
             pred = pred.float().clamp(0, 1).mul(255).permute(0, 2, 3, 1)
             return pred.cpu().numpy().astype(np.uint8)
-
-    def memory(self) -> dict:
-        """GPU memory in bytes (``allocated``, ``peak``, ``free``, ``total``) for the report; {} on CPU."""
-        if self.device.type != "cuda":
-            return {}
-        cuda = self.torch.cuda
-        free, total = cuda.mem_get_info(self.device)
-        return {"allocated": cuda.memory_allocated(self.device), "peak": cuda.max_memory_allocated(self.device),
-                "free": free, "total": total}
 
 
 def lower_half_mask(box, region_box, mask: np.ndarray, feather: float) -> np.ndarray:
