@@ -5,8 +5,9 @@
 ``bench/quality.py`` judges rendered videos (minutes per clip on two cores); this judges the target aperture the
 planner asks the renderer for, as a perfect renderer would show it, so a planner change is measured on all five
 shared people in a few minutes. It answers "is the plan right?", not "does the video look right": confirm every
-change with ``bench/quality.py`` (on these clips the two agreed within 0.03 on recon, TTS sync, P/B/M closure and
-vowel reach before this aid was written).
+change with ``bench/quality.py``: the plan reads higher than the renders (measured on main at 273a09d: open-vowel
+reach and TTS sync within 0.02, self-reconstruction 0.05 and P/B/M closure 0.08 higher; after issue 11's round 3,
+self-reconstruction 0.07 higher), so compare plans with plans and renders with renders.
 
 Per shared person: self-reconstruction (template = first 60 %, driven by the last 40 %'s audio; Pearson with the
 real held-out aperture), ``--tts-clips`` English TTS clips with true phones (lipeval's ``alignsync2`` measure,
@@ -16,7 +17,8 @@ template's own aperture), and the first 8 s of every real speech clip in ../shar
 Two processes: the engine side (this interpreter, the engine's venv: face tracking and the planner of
 ``--repo``) writes the targets to a file; the judge side runs in lipeval's own venv and only reads that file
 (lipeval stays out of the engine's process and out of ``inference/``). Tracking and phone decoding are cached
-under ``--cache`` by the engine's source fingerprint of ``inference/speech.py``.
+under ``--cache``, keyed by the source of the modules that produce them (``speech.py``, ``face.py``,
+``template.py``), so a change there is never judged on stale tracks or phones.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 RECON_SPLIT = 0.6
 SPEECH_S = 8.0
+CACHED_FROM = ("speech.py", "face.py", "template.py")  # the cache is only as fresh as these modules
 
 JUDGE = r'''
 import json, pickle, sys
@@ -118,7 +121,8 @@ def summarise(judged: list[dict]) -> dict:
 def plan_rows(a) -> list[dict]:
     from inference import media, speech
 
-    key = hashlib.sha1((Path(a.repo) / "inference" / "speech.py").read_bytes()).hexdigest()[:10]
+    sources = b"".join((Path(a.repo) / "inference" / name).read_bytes() for name in CACHED_FROM)
+    key = hashlib.sha1(sources).hexdigest()[:10]
     cache = Path(a.cache) / key
     cache.mkdir(parents=True, exist_ok=True)
 
