@@ -110,7 +110,7 @@ class Report:
     height: int
     template_speech_s: float = 0.0
     length_policy: str = "pingpong"  # as applied (ping-pong falls back to loop for templates over 24 GiB raw)
-    frames_kept_own_mouth: int = 0  # retrieval: frames where no chosen mouth lined up, so the base's was kept
+    frames_kept_own_mouth: int = 0  # frames showing the base's own mouth: no face, or no chosen mouth lined up
     acoustic_features: str = ""  # retrieval: "log-mel" or "wav2vec2" (what its acoustic terms compared)
     device: str = "cpu"
     # wav2lip on CUDA: the generator's GPU memory in bytes ({"allocated", "peak", "free", "total"}); None on CPU

@@ -115,3 +115,29 @@ def test_a_fast_head_move_never_pastes_outside_the_face(tmp_path, mk):
         assert diff < 4.0, f"paste outside the face: {diff:.1f} levels"
         checked += 1
     assert checked >= 50
+
+
+@pytest.mark.slow
+def test_a_frame_whose_chosen_mouth_does_not_line_up_still_follows_the_speech(tmp_path, mk, real_template,
+                                                                               monkeypatch):
+    """As on a turning head, no chosen mouth lines up with its base frame (the fit limit is set so only a frame
+    fits itself): those frames show the base frame's own mouth, reshaped to the plan, so "ma ma ma ma" still
+    opens and closes instead of showing the base's own lips (which once made a jump each way)."""
+    from inference import composite
+
+    monkeypatch.setattr(composite, "MAX_ALIGN_RESIDUAL", 1e-6)
+    speech = mk.write_audio(tmp_path / "d.wav", mk.read_pcm(mk.media("speech_radio_16k_stereo_8s.wav"), 2.4))
+    phones = [(p, 0.3 * k, 0.3 * (k + 1)) for k, p in enumerate(["AA", "M"] * 4)]
+    out = tmp_path / "out.mp4"
+    report = inference.generate(real_template, speech, out,
+                                inference.Config(backend="retrieval", debug=True, **FAST), phones=phones)
+    own = report.debug["own"]
+    assert own.mean() > 0.5 and report.frames_kept_own_mouth == int(own.sum())
+    _, aps, _ = _track(str(out))
+    targets = report.debug["targets"][:, 0]
+    n = min(len(aps), len(targets))
+    assert np.nanmean(np.abs(aps[:n] - targets[:n])[own[:n]]) < 0.03  # the plan, not the base's own lips
+    for k in range(1, 8, 2):  # each M closes
+        assert np.nanmin(aps[int(0.3 * k * 25) : int(0.3 * (k + 1) * 25) + 1]) < 0.03
+    for k in range(2, 8, 2):  # each AA opens
+        assert np.nanmax(aps[int(0.3 * k * 25) : int(0.3 * (k + 1) * 25) + 1]) > 0.08

@@ -44,7 +44,8 @@ class Retrieval(Backend):
         renderer = MouthRenderer(job.width, job.height, job.device, job.mouths, track.raw, track.valid)
         sources, targets = self.plan_["sources"], self.plan_["targets"]
         other, weight = crossfades(sources)
-        misfits = 0
+        kept = np.zeros(job.n_out, bool)  # frames that keep the base frame's own mouth (no face found)
+        own = np.zeros(job.n_out, bool)  # frames whose source did not line up: the base's own mouth, reshaped
         for i, frame in enumerate(frames):
             if i % 8 == 0:
                 progress(Stage.RENDER, i / job.n_out, i, job.n_out)
@@ -54,8 +55,16 @@ class Retrieval(Backend):
                 if other[i] >= 0 and other[i] < len(track):
                     blend.append((int(other[i]), float(weight[i])))
                 # Placed with the base frame's own landmarks: smoothed ones lag a turning head.
+                # A source that does not line up with a turning head would ghost; the base frame's own mouth
+                # always does, and reshaped to the target it still follows the speech (kept as it was, it
+                # showed the base's own lips, often shut mid-vowel: a jump each way, measured as the largest
+                # single cause of lip jumps on the shared portrait clip).
                 if not renderer.apply(frame, track.raw[b], float(targets[i, 0]), blend):
-                    misfits += 1
+                    renderer.apply(frame, track.raw[b], float(targets[i, 0]), [(b, 1.0)])
+                    own[i] = True
+            else:
+                kept[i] = True
             write(frame)
-        return Rendered(misfits, {"acoustic_features": "wav2vec2" if self.features is not None else "log-mel"},
-                        {k: self.plan_.get(k) for k in ("sources", "targets", "voice_match", "familiarity")})
+        return Rendered(int((kept | own).sum()), {"acoustic_features": "wav2vec2" if self.features is not None else "log-mel"},
+                        {**{k: self.plan_.get(k) for k in ("sources", "targets", "voice_match", "familiarity")},
+                         "kept": kept, "own": own})
