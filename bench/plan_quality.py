@@ -12,7 +12,8 @@ self-reconstruction 0.07 higher), so compare plans with plans and renders with r
 Per shared person: self-reconstruction (template = first 60 %, driven by the last 40 %'s audio; Pearson with the
 real held-out aperture), ``--tts-clips`` English TTS clips with true phones (lipeval's ``alignsync2`` measure,
 best of +-3 frames; P/B/M closed and open-vowel reach as ``motion.py closure`` computes them, levels from the
-template's own aperture), and the first 8 s of every real speech clip in ../shared/media/audio (``phonesync2``).
+template's own aperture), ``--cmn-clips`` Mandarin clips (``bench/pinyin_tts.py``: syllable-exact timings, judged like
+the TTS clips), and the first 8 s of every real speech clip in ../shared/media/audio (``phonesync2``).
 
 Two processes: the engine side (this interpreter, the engine's venv: face tracking and the planner of
 ``--repo``) writes the targets to a file; the judge side runs in lipeval's own venv and only reads that file
@@ -56,9 +57,19 @@ for r in rows:
     if r["kind"] == "recon":
         n = min(len(ap), len(r["truth"]))
         res["recon_r"] = L.pearson(ap[:n], r["truth"][:n])
+    elif r["kind"] == "cmn":
+        ph, meta = L.load_aligned_phones(r["json"])
+        res["cmn_sync"] = L.model_sync_metrics(L.predict_open(model, ph, t, float(meta["duration_s"])), ap)["pearson_best"]
     elif r["kind"] == "tts":
         ph, meta = L.load_aligned_phones(r["json"])
         res["tts_sync"] = L.model_sync_metrics(L.predict_open(model, ph, t, float(meta["duration_s"])), ap)["pearson_best"]
+        # The same clip judged as phonesync2 judges real speech (phones from free all-phone decoding): where this
+        # moves against tts_sync, the free-phone judge is rewarding shared recognition errors.
+        wav = r["json"][:-5] + ".wav"
+        if wav not in decoded:
+            decoded[wav] = L.phones(L.load_audio(wav)[0])
+        x_s = len(L.load_audio(wav)[0]) / L.SR
+        res["tts_free"] = L.model_sync_metrics(L.predict_open(model, decoded[wav], t, x_s), ap)["pearson_best"]
         lo, hi = r["lo"], r["hi"]
         pbm, ov = [], []
         for p, a, b in ph:
@@ -79,13 +90,14 @@ for r in rows:
     out.append(res)
 json.dump(out, sys.stdout)
 '''
-FIGURES = ("recon_r", "tts_sync", "speech_sync", "pbm_closed", "vowel_reach")
+FIGURES = ("recon_r", "tts_sync", "speech_sync", "pbm_closed", "vowel_reach", "cmn_sync", "tts_free")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", default=str(REPO))
     ap.add_argument("--tts-clips", type=int, default=8, help="English TTS clips per person")
+    ap.add_argument("--cmn-clips", type=int, default=2, help="Mandarin clips per person (bench/pinyin_tts.py)")
     ap.add_argument("--media", default=str(SHARED / "media"))
     ap.add_argument("--lipeval", default=str(SHARED / "lipeval"))
     ap.add_argument("--lipeval-python", default=os.path.join(os.environ.get("LIPEVAL_VENV", "/tmp/lipeval-venv"),
@@ -112,7 +124,7 @@ def main() -> None:
 
 def summarise(judged: list[dict]) -> dict:
     people = sorted({r["person"] for r in judged})
-    out = {p: {f: float(np.mean([r[f] for r in judged if r["person"] == p and f in r])) for f in FIGURES}
+    out = {p: {f: float(np.mean([r[f] for r in judged if r["person"] == p and f in r] or [np.nan])) for f in FIGURES}
            for p in people}
     out["mean"] = {f: float(np.mean([out[p][f] for p in people])) for f in FIGURES}
     return out
@@ -138,6 +150,12 @@ def plan_rows(a) -> list[dict]:
     if not tts:
         raise SystemExit(f"no TTS clips in {a.tts_dir}: run bench/quality.py once (it makes them)")
     real = sorted(glob.glob(os.path.join(a.media, "audio", "*.wav")))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pinyin_tts
+
+    cmn_names = list(pinyin_tts.UTTERANCES)
+    cmn_dir = Path(a.tts_dir).parent / "cmn"
+    cmn_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for vi, video in enumerate(sorted(glob.glob(os.path.join(a.media, "video", "*.mp4")))):
         person = Path(video).stem
@@ -158,6 +176,16 @@ def plan_rows(a) -> list[dict]:
             dph = memo(f"{Path(wav).stem}-phones", lambda: speech.decode_phones(drive))
             rows.append(dict(person=person, kind="tts", clip=Path(wav).stem, json=wav[:-4] + ".json", fps=fps, lo=lo,
                              hi=hi, ap=_plan(track, samples, drive, fps, phones, dph, n_out)))
+        for k in range(a.cmn_clips):
+            name = cmn_names[(vi * a.cmn_clips + k) % len(cmn_names)]
+            base = cmn_dir / name
+            if not (Path(f"{base}.json").exists() and Path(f"{base}.wav").exists()):
+                pinyin_tts.write_clip(base, name)
+            drive = media.load_audio(f"{base}.wav")
+            n_out = int(round(len(drive) / media.ANALYSIS_RATE * fps))
+            dph = memo(f"cmn-{name}-phones", lambda: speech.decode_phones(drive))
+            rows.append(dict(person=person, kind="cmn", clip=name, json=f"{base}.json", fps=fps,
+                             ap=_plan(track, samples, drive, fps, phones, dph, n_out)))
         for wav in real:
             drive = media.load_audio(wav)[: int(SPEECH_S * media.ANALYSIS_RATE)]
             n_out = int(round(len(drive) / media.ANALYSIS_RATE * fps))
