@@ -9,6 +9,21 @@ from ..base import Backend, Job, Rendered
 from . import model
 
 
+NEIGHBOURS = 4  # template frames either side of the base frame tried when the chosen mouth does not line up
+
+
+def _neighbours(track, b: int, target: float) -> list[int]:
+    """Template frames to paste from when the chosen one does not line up with base frame ``b`` (a turning
+    head): the base's neighbours in time share its pose, the one opened most like ``target`` first, and the
+    base itself last, which always lines up. Kept as it was, the base's own mouth was often shut mid-vowel (a
+    jump each way: the largest single cause of lip jumps on the shared portrait clip); reshaped from a closed
+    mouth to a wide vowel it shows a dark gap with no teeth, where a neighbour already open shows its own."""
+    near = [j for j in range(max(b - NEIGHBOURS, 0), min(b + NEIGHBOURS + 1, len(track)))
+            if j != b and track.valid[j]]
+    near.sort(key=lambda j: abs(float(np.nan_to_num(track.aperture[j])) - target))
+    return near + [b]
+
+
 class Retrieval(Backend):
     name = "retrieval"
     label = "Template mouths (CPU)"
@@ -55,13 +70,11 @@ class Retrieval(Backend):
                 if other[i] >= 0 and other[i] < len(track):
                     blend.append((int(other[i]), float(weight[i])))
                 # Placed with the base frame's own landmarks: smoothed ones lag a turning head.
-                # A source that does not line up with a turning head would ghost; the base frame's own mouth
-                # always does, and reshaped to the target it still follows the speech (kept as it was, it
-                # showed the base's own lips, often shut mid-vowel: a jump each way, measured as the largest
-                # single cause of lip jumps on the shared portrait clip).
                 if not renderer.apply(frame, track.raw[b], float(targets[i, 0]), blend):
-                    renderer.apply(frame, track.raw[b], float(targets[i, 0]), [(b, 1.0)])
                     own[i] = True
+                    for j in _neighbours(track, b, float(targets[i, 0])):
+                        if renderer.apply(frame, track.raw[b], float(targets[i, 0]), [(j, 1.0)]):
+                            break
             else:
                 kept[i] = True
             write(frame)
