@@ -161,12 +161,14 @@ def plan_rows(a) -> list[dict]:
         person = Path(video).stem
         track, fps = memo(f"{person}-track", lambda: _track(video))
         samples = media.load_audio(video)
-        phones = memo(f"{person}-phones", lambda: speech.decode_phones(samples))
+        # The template's phones as the pipeline decodes them: all-phone only, no word recognition.
+        phones = memo(f"{person}-phones-nowords", lambda: speech.decode_phones(samples, words=False))
         lo, hi = np.nanpercentile(track.aperture, 5), np.nanpercentile(track.aperture, 95)
         split = int(round(len(track) * RECON_SPLIT))
         cut = int(round(split / fps * media.ANALYSIS_RATE))
         own, held = samples[:cut], samples[cut:]
-        plan = _plan(_head(track, split), own, held, fps, memo(f"{person}-recon-own", lambda: speech.decode_phones(own)),
+        plan = _plan(_head(track, split), own, held, fps, memo(f"{person}-recon-own-nowords",
+                                                       lambda: speech.decode_phones(own, words=False)),
                      memo(f"{person}-recon-held", lambda: speech.decode_phones(held)), len(track) - split)
         rows.append(dict(person=person, kind="recon", ap=plan, truth=track.aperture[split:], fps=fps))
         for k in range(a.tts_clips):

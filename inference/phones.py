@@ -2,7 +2,8 @@
 
 pocketsphinx holds the GIL while it decodes (measured: a pure-Python thread kept 7 % of its speed beside it),
 so a thread cannot overlap it with tracking, while a process can: tracking leaves part of the second core
-idle. Run as ``python -m inference.phones``: reads clips as consecutive ``.npy`` arrays on stdin (nothing is
+idle. Run as ``python -m inference.phones PARENT_PID FLAGS`` (FLAGS: one 1 or 0 per clip, recognise words or
+not): reads clips as consecutive ``.npy`` arrays on stdin (nothing is
 written to disk, so a killed worker leaves nothing behind) and prints one JSON list of ``[phone, start_s,
 end_s]`` per clip. A child that cannot start or fails costs nothing but time: the caller decodes in process.
 """
@@ -21,13 +22,16 @@ from .speech import decode_phones
 
 
 class BackgroundPhones:
-    """Starts decoding ``clips`` (mono float32 16 kHz arrays) at once; ``result()`` waits for the phones."""
+    """Starts decoding ``clips`` (mono float32 16 kHz arrays) at once; ``result()`` waits for the phones.
+    ``words`` (one bool per clip, default all True): recognise words first (``speech.decode_phones``)."""
 
-    def __init__(self, clips: list[np.ndarray]):
+    def __init__(self, clips: list[np.ndarray], words: list[bool] | None = None):
         self.clips = clips
+        self.words = [True] * len(clips) if words is None else list(words)
         self.sender = None
+        flags = "".join("1" if w else "0" for w in self.words)
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "inference.phones", str(os.getpid())],
+            self.proc = subprocess.Popen([sys.executable, "-m", "inference.phones", str(os.getpid()), flags],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         except OSError:
@@ -71,7 +75,7 @@ class BackgroundPhones:
             pass
         finally:
             self.close()
-        return [decode_phones(clip) for clip in self.clips]
+        return [decode_phones(clip, words=w) for clip, w in zip(self.clips, self.words)]
 
     def close(self) -> None:
         """Stops the child if it still runs (a cancelled job)."""
@@ -103,7 +107,9 @@ def main() -> None:
     clips = []
     while data.tell() < len(data.getbuffer()):
         clips.append(np.load(data))
-    json.dump([decode_phones(clip) for clip in clips], sys.stdout)
+    flags = sys.argv[2] if len(sys.argv) > 2 else ""
+    words = [flags[i:i + 1] != "0" for i in range(len(clips))]
+    json.dump([decode_phones(clip, words=w) for clip, w in zip(clips, words)], sys.stdout)
 
 
 if __name__ == "__main__":

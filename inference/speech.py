@@ -44,7 +44,7 @@ def phone_class(phone: str) -> int:
     return _PHONE_CLASS.get(phone.upper(), 0)
 
 
-def decode_phones(samples: np.ndarray, on_progress=None) -> list[tuple[str, float, float]]:
+def decode_phones(samples: np.ndarray, on_progress=None, words: bool = True) -> list[tuple[str, float, float]]:
     """The phones said: ``[(phone, start_s, end_s), ...]`` in time order.
 
     Each utterance is first recognised as English words (pocketsphinx's US-English language model and
@@ -56,6 +56,8 @@ def decode_phones(samples: np.ndarray, on_progress=None) -> list[tuple[str, floa
     place openings and closures no worse (synthetic Mandarin +0.02 -> +0.05). It costs about four times the CPU
     of all-phone decoding (0.12 s per second of speech), in the child process beside face tracking.
 
+    ``words=False``: all-phone decoding only.
+
     A -60 dBFS noise floor is added first: pocketsphinx's feature normalisation misbehaves on digital silence.
     """
     rng = np.random.default_rng(0)
@@ -66,7 +68,7 @@ def decode_phones(samples: np.ndarray, on_progress=None) -> list[tuple[str, floa
     cuts = utterance_cuts(samples)
     for start, stop in zip(cuts[:-1], cuts[1:]):
         offset = start / RATE
-        said = _spoken_phones(decoders, samples[start:stop], pcm[start:stop].tobytes())
+        said = _spoken_phones(decoders, samples[start:stop], pcm[start:stop].tobytes()) if words else None
         if said is None:
             said = _decode(decoders, "phones", pcm[start:stop].tobytes())
         phones.extend((p, offset + a, offset + b) for p, a, b in said)
