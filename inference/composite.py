@@ -76,7 +76,8 @@ def _box(points: np.ndarray, margin: float, width: int, height: int):
 
 
 class Compositor:
-    """Builds and applies lower-face pastes. ``device`` is a torch device name."""
+    """Builds and applies lower-face pastes. ``device`` (a torch device name) is accepted for the callers' sake;
+    the arithmetic runs on the host (see the module's docstring)."""
 
     def __init__(self, width: int, height: int, device: str = "cpu"):
         self.width, self.height = width, height
