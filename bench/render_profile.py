@@ -186,7 +186,6 @@ def main():
                 y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
                 stats["psnr_box"].append(psnr(f_n[y0:y1, x0:x1], f_r[y0:y1, x0:x1]))
     n = stats["frames"] * args.passes
-    n = stats["frames"]
     finite = [p for p in stats["psnr_box"] if np.isfinite(p)]
     result = {
         "frames": stats["frames"], "pasted": stats["pasted"], "passes": args.passes, "threads": args.threads,
