@@ -1,6 +1,6 @@
 """CPU cost and picture of the retrieval paste (``MouthRenderer.apply``), this checkout against a reference commit.
 
-    .venv/bin/python bench/render_profile.py [--ref d7e8eeb] [--frames 200] [--threads 2] [--passes 2] [--profile]
+    .venv/bin/python bench/render_profile.py [--ref main] [--frames 200] [--threads 2] [--passes 2] [--profile]
         [--video ../shared/media/video/woman_outdoor_1080x1920_hevc_25fps.mp4] [--out var/bench/render_profile.json]
 
 The clip's face is tracked once (cached under ``var/bench/render_profile/``); a fixed plan is drawn from a seeded
@@ -111,7 +111,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--ref", default="d7e8eeb")
+    parser.add_argument("--ref", default="main")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--video", default=str(REPO.parent / "shared" / "media" / "video" /
