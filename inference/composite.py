@@ -2,7 +2,9 @@
 
 Frames are I420 arrays (see ``media``); only a box around the lower face is converted to RGB, changed, and
 written back, and only where the blend mask is non-zero, so the rest of the picture stays bit-exact.
-Blending and colour matching run in torch on the configured device.
+Blending and colour matching run in numpy/OpenCV on the host, whatever the device: the box is a few hundred
+pixels square and the frame is in host memory, so a trip to a GPU (or torch's CPU thread pool, which spun against
+the decoder's and encoder's threads) costs more than the arithmetic.
 """
 from __future__ import annotations
 
@@ -74,13 +76,11 @@ def _box(points: np.ndarray, margin: float, width: int, height: int):
 
 
 class Compositor:
-    """Builds and applies lower-face pastes. ``device`` is a torch device name."""
+    """Builds and applies lower-face pastes. ``device`` (a torch device name) is accepted for the callers' sake;
+    the arithmetic runs on the host (see the module's docstring)."""
 
     def __init__(self, width: int, height: int, device: str = "cpu"):
-        import torch
-
         self.width, self.height = width, height
-        self.torch = torch
         self.device = device
 
     def region(self, base_lm: np.ndarray, outline_pts: np.ndarray, inside_face: bool = False):
@@ -129,20 +129,23 @@ class Compositor:
         """
         import cv2
 
-        torch = self.torch
         x0, y0, w, h = box
         base_rgb = crop_rgb(base, self.width, self.height, box)
-        b = torch.from_numpy(base_rgb).to(self.device).float()
-        p = torch.from_numpy(patch_rgb).to(self.device).float()
-        m = torch.from_numpy(mask).to(self.device)[..., None]
-        ring = ((m > 0.05) & (m < 0.7)).float()
-        if ring.sum() > 20:
-            offset = ((b - p) * ring).sum((0, 1)) / ring.sum()
-            p = p + offset.clamp(-40, 40)
+        # The ring: strictly between 0.05 and 0.7 (inRange's bounds are inclusive).
+        ring = cv2.inRange(mask, float(np.nextafter(np.float32(0.05), np.float32(1))),
+                           float(np.nextafter(np.float32(0.7), np.float32(0))))
+        offset = (0.0, 0.0, 0.0)
+        if cv2.countNonZero(ring) > 20:
+            mean_b, mean_p = cv2.mean(base_rgb, ring), cv2.mean(patch_rgb, ring)
+            offset = tuple(float(np.clip(mb - mp, -40, 40)) for mb, mp in zip(mean_b[:3], mean_p[:3]))
+        p = cv2.add(patch_rgb, offset + (0.0,), dtype=cv2.CV_32F)
+        b = base_rgb.astype(np.float32)
         if spare_sides:
-            m = m * self._side_guard(b, p, base_lm, box)[..., None]
-            mask = m[..., 0].cpu().numpy()
-        out = (p * m + b * (1 - m)).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+            mask = mask * self._side_guard(b, p, base_lm, box)
+        # p * m + b * (1 - m), rounded half to even and saturated to uint8 by OpenCV's conversion.
+        p -= b
+        p *= mask[..., None]
+        out = cv2.add(p, b, dtype=cv2.CV_8U)
         i420 = cv2.cvtColor(out, cv2.COLOR_RGB2YUV_I420)
         y, u, v = split_planes(base, self.width, self.height)
         ny = i420[:h].reshape(h, w)
@@ -159,30 +162,32 @@ class Compositor:
         us[keep_c] = nu[keep_c]
         vs[keep_c] = nv[keep_c]
 
-    def _side_guard(self, b, p, base_lm: np.ndarray, box):
-        """(h, w) weights in [0, 1] for a paste from another frame: 1 across the mouth and chin; towards the
+    def _side_guard(self, b: np.ndarray, p: np.ndarray, base_lm: np.ndarray, box) -> np.ndarray:
+        """(h, w) float32 weights in [0, 1] for a paste from another frame: 1 across the mouth and chin; towards the
         cheeks and jaw corners, high only where the colour-matched paste looks like the base. A head turned or
         tilted otherwise in the source frame brings hair or its jaw edge to places where the base shows skin,
-        and a feathered blend would leave them as a dark smear."""
-        torch = self.torch
+        and a feathered blend would leave them as a dark smear. ``b``, ``p``: float32 (h, w, 3) base and paste."""
+        import cv2
+
         x0, y0, w, h = box
         left, right = base_lm[MOUTH_CORNERS[0]].astype(np.float64), base_lm[MOUTH_CORNERS[1]].astype(np.float64)
         centre = (left + right) / 2
         axis = (base_lm[EYE_CORNERS[1]] - base_lm[EYE_CORNERS[0]]).astype(np.float64)
         axis /= max(np.linalg.norm(axis), 1e-6)
         half = max(np.linalg.norm(right - left) / 2, 1.0)
-        xs = torch.arange(w, device=self.device, dtype=torch.float32) + float(x0 - centre[0])
-        ys = torch.arange(h, device=self.device, dtype=torch.float32) + float(y0 - centre[1])
-        lateral = (xs[None, :] * float(axis[0]) + ys[:, None] * float(axis[1])).abs() / float(half)
-        core = ((SIDE_FROM + SIDE_RAMP - lateral) / SIDE_RAMP).clamp(0, 1)
+        xs = np.arange(w, dtype=np.float32) + np.float32(x0 - centre[0])
+        ys = np.arange(h, dtype=np.float32) + np.float32(y0 - centre[1])
+        lateral = np.abs(xs[None, :] * np.float32(axis[0]) + ys[:, None] * np.float32(axis[1])) / np.float32(half)
+        core = np.clip((np.float32(SIDE_FROM + SIDE_RAMP) - lateral) / np.float32(SIDE_RAMP), 0, 1)
         # The difference, smoothed so single pixels do not punch holes, is worked out at a quarter of the size
-        # (full size cost 4 ms a frame at 1080p) and scaled back up.
-        pool = torch.nn.functional.avg_pool2d
-        diff = pool((p - b).abs().mean(2)[None, None], 4, stride=4, ceil_mode=True)
+        # (full size cost 4 ms a frame at 1080p) and scaled back up; the smoothing averages only the cells
+        # inside the box.
+        diff = _quarter_mean(cv2.absdiff(p, b)).mean(2, dtype=np.float32)
         k = max(int(half / 16), 1) * 2 + 1
-        diff = pool(diff, k, stride=1, padding=k // 2, count_include_pad=False)
-        agree = torch.nn.functional.interpolate(torch.exp(-((diff / SIDE_TOLERANCE) ** 2)), size=(h, w),
-                                                mode="bilinear", align_corners=False)[0, 0]
+        total = cv2.boxFilter(diff, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        cells = cv2.boxFilter(np.ones_like(diff), -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        agree = cv2.resize(np.exp(-((total / cells / np.float32(SIDE_TOLERANCE)) ** 2)), (w, h),
+                           interpolation=cv2.INTER_LINEAR)
         return core + (1 - core) * agree
 
     def align(self, base_lm: np.ndarray, src_lm: np.ndarray):
@@ -217,6 +222,23 @@ class Compositor:
         box, mask = self.region(base_lm, outline, inside_face=True)
         self.paste(base, base_lm, self.source_patch(src_rgb, src_origin, m, box), box, mask, spare_sides=True)
         return True
+
+
+def _quarter_mean(a: np.ndarray) -> np.ndarray:
+    """Means of the 4x4 cells of float32 ``a`` (h, w, c), the last row and column of cells cut short by the edge
+    when h or w is not a multiple of 4 (torch's ``avg_pool2d(.., 4, ceil_mode=True)``)."""
+    import cv2
+
+    h, w = a.shape[:2]
+    if h % 4 == 0 and w % 4 == 0:  # every box ``_box`` makes; area resizing by a whole factor is the cell mean
+        return cv2.resize(a, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    hp, wp = -(-h // 4) * 4, -(-w // 4) * 4
+    sums = np.zeros((hp, wp) + a.shape[2:], np.float32)
+    sums[:h, :w] = a
+    counts = np.zeros((hp, wp) + (1,) * (a.ndim - 2), np.float32)
+    counts[:h, :w] = 1
+    cell = lambda x: x.reshape(hp // 4, 4, wp // 4, 4, *x.shape[2:]).sum((1, 3))  # noqa: E731
+    return cell(sums) / cell(counts)
 
 
 def mouth_crop_box(lm: np.ndarray, width: int, height: int):

@@ -196,7 +196,7 @@ class VideoWriter:
     """
 
     def __init__(self, path, audio_path, width: int, height: int, fps: fractions.Fraction, config: Config,
-                 audio_limit: float | None = None):
+                 audio_limit: float | None = None, background: bool = False):
         import av
 
         self._av = av
@@ -224,6 +224,11 @@ class VideoWriter:
         self._audio_time = 0.0
         self._audio_done = False
         self._audio_limit = audio_limit  # seconds of audio to keep (None: all of it)
+        # ``background``: encode and mux on a helper thread. x264 is handed a frame and waits for an earlier
+        # one inside ``encode`` (with the GIL released); on that thread the wait overlaps the caller's work on
+        # the next frame (a paste) instead of adding to it. The caller's array is copied into the encoder's
+        # frame before ``write`` returns, so callers may reuse it as with a plain writer.
+        self._encoder = _EncodeThread(self._encode) if background else None
 
     def _decode_audio(self, src):
         with _media_errors(self._audio_in.name):
@@ -254,16 +259,25 @@ class VideoWriter:
             _copy_plane(plane, data)
         frame.pts = self.frames
         frame.time_base = 1 / self.fps
+        self.frames += 1
+        if self._encoder is not None:
+            self._encoder.put(frame)
+        else:
+            self._encode(frame)
+
+    def _encode(self, frame) -> None:
         for packet in self.video.encode(frame):
             self.container.mux(packet)
-        self.frames += 1
-        self._pump_audio(self.frames / float(self.fps))
+        self._pump_audio((frame.pts + 1) / float(self.fps))
 
     def close(self, finish: bool = True) -> None:
         """Flush the encoders (``finish``) and close both files; safe to call twice."""
         if self.container is None:
             return
         try:
+            if self._encoder is not None:
+                encoder, self._encoder = self._encoder, None
+                encoder.close(finish)  # raises what the thread raised, when finishing
             if finish:
                 self._pump_audio(float("inf"))
                 for packet in self.video.encode(None):
@@ -274,6 +288,68 @@ class VideoWriter:
             self.container.close()
             self._audio_in.close()
             self.container = None
+
+
+class _EncodeThread:
+    """Runs ``encode(item)`` for each ``put`` item, in order, on one helper thread with a short queue. An error
+    there is raised by the next ``put`` or by ``close``."""
+
+    DEPTH = 4  # frames in flight: enough to ride out a slow paste, 12 MB at 1080p
+
+    def __init__(self, encode):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=self.DEPTH)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._encode = encode
+        self._thread = threading.Thread(target=self._run, name="encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self._stop.is_set():
+                return
+            try:
+                self._encode(item)
+            except BaseException as exc:  # handed to the caller
+                self._error = exc
+                self._stop.set()
+                return
+
+    def put(self, item) -> None:
+        import queue
+
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._queue.put(item, timeout=0.1)  # re-checks for an error should the thread have died
+                return
+            except queue.Full:
+                continue
+
+    def close(self, finish: bool) -> None:
+        """Wait for the queued frames (``finish``) or drop them, and stop the thread."""
+        import queue
+
+        if not finish:
+            self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                if not finish:
+                    try:
+                        self._queue.get_nowait()
+                    except queue.Empty:
+                        pass
+        self._thread.join()
+        if finish and self._error is not None:
+            raise self._error
 
 
 def _copy_plane(plane, data: np.ndarray) -> None:

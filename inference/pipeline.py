@@ -12,7 +12,7 @@ from .backends.base import Job
 from .config import Config, Report
 from .errors import NoAudioStream, NoFace
 from .progress import Progress, Stage
-from .runtime import current_device, release_memory
+from .runtime import current_device, opencv_threads, release_memory
 from .template import MIN_FACE_COVERAGE, FrameCache, MouthCache, base_schedule, in_order, track_template
 
 FRAME_CACHE_BYTES = 24 * 1024**3  # raw template frames kept on disk for ping-pong, at most
@@ -130,7 +130,7 @@ def _generate(video, audio, output, partial, config, progress, known_phones) -> 
 
         base_frames = (cache.get(int(b)) for b in job.bases) if reverse else in_order(vinfo, job.bases)
         writer = media.VideoWriter(partial, audio, width, height, rate, config,
-                                   audio_limit=n_out / fps if policy == "cut" else None)
+                                   audio_limit=n_out / fps if policy == "cut" else None, background=True)
         rendered = _render(backend, job, base_frames, writer, progress)
         clock.lap("render")
     finally:
@@ -185,7 +185,8 @@ def _render(backend, job, base_frames, writer, progress):
     ok = False
     progress(Stage.RENDER, 0.0, 0, job.n_out, note=f"Rendering {job.n_out} frames", force=True)
     try:
-        rendered = backend.render(job, base_frames, writer.write, progress)
+        with opencv_threads(1):
+            rendered = backend.render(job, base_frames, writer.write, progress)
         ok = True
     finally:
         writer.close(finish=ok)

@@ -1,6 +1,7 @@
 """Process-wide runtime knobs, set explicitly once per worker (never at import)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 _state = {"device": None}
@@ -28,6 +29,21 @@ def current_device(requested: str = "auto", threads: int = 0) -> str:
     if _state["device"] is None or (requested != "auto" and requested != _state["device"]):
         return init_runtime(threads, requested)
     return _state["device"]
+
+
+@contextlib.contextmanager
+def opencv_threads(n: int):
+    """OpenCV's worker-thread count set to ``n`` for the block, then put back. The render stage's OpenCV work
+    is on boxes a few hundred pixels square, where splitting each call over threads cost more CPU than it
+    saved (the waiting workers spin) and took it from the decoder's and encoder's threads."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def release_memory() -> None:

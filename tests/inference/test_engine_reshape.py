@@ -1,0 +1,49 @@
+"""The retrieval reshape moves the lower lip by the opening asked for, and leaves the rows above the nose alone."""
+import numpy as np
+import pytest
+
+from inference.backends.retrieval.render import MouthRenderer
+
+
+def _face():
+    """Landmarks (478, 2) of a synthetic face 100 px between the eyes: mouth 80 px wide centred on x=100,
+    inner lips 10 px apart (upper at y=100, lower at y=110), nose at y=70, chin at y=170."""
+    lm = np.tile(np.array([100.0, 120.0], np.float32), (478, 1))
+    lm[33], lm[263] = (50, 20), (150, 20)  # eye corners
+    lm[61], lm[291] = (60, 105), (140, 105)  # mouth corners
+    lm[2], lm[0], lm[152] = (100, 70), (100, 90), (100, 170)  # under the nose, upper lip, chin
+    for upper, lower, x in ((82, 87, 90), (13, 14, 100), (312, 317, 110)):
+        lm[upper], lm[lower] = (x, 100), (x, 110)
+    return lm
+
+
+def _lower_lip_edge(column: np.ndarray) -> float:
+    """Sub-pixel row where a dark-above, bright-below column crosses half way."""
+    k = int(np.nonzero(column >= 100)[0][0])
+    return k - 1 + (100 - column[k - 1]) / (column[k] - column[k - 1])
+
+
+@pytest.mark.parametrize("delta", [6.0, -4.0, 2.5])
+def test_the_lower_lip_moves_by_the_change_of_opening(delta):
+    lm = _face()
+    h, w = 240, 200
+    patch = np.zeros((h, w, 3), np.uint8)
+    patch[110:] = 200  # the lower lip's top edge on every column, dark gap above
+    renderer = MouthRenderer(w, h, "cpu", None, lm[None], np.ones(1, bool))
+    gap = 10.0
+    out = renderer.reshape(patch, (0, 0, w, h), lm, lm, target=(gap + delta) / 100.0)
+    assert out.dtype == np.float32 and out.shape == patch.shape
+    # In the middle of the lips the whole change of opening applies: the edge sits delta lower.
+    assert abs(_lower_lip_edge(out[:, 100, 0]) - (109.5 + delta)) < 1.0
+    # Towards the corners less of it does, never more.
+    assert abs(_lower_lip_edge(out[:, 130, 0]) - 109.5) < abs(delta)
+    # Above the nose nothing moves.
+    assert np.array_equal(out[:70], patch[:70].astype(np.float32))
+
+
+def test_a_patch_already_at_the_target_comes_back_unchanged():
+    lm = _face()
+    patch = np.random.default_rng(0).integers(0, 256, (240, 200, 3), dtype=np.uint8)
+    renderer = MouthRenderer(200, 240, "cpu", None, lm[None], np.ones(1, bool))
+    out = renderer.reshape(patch, (0, 0, 200, 240), lm, lm, target=0.1)
+    assert np.array_equal(out, patch.astype(np.float32))
