@@ -44,7 +44,8 @@ def phone_class(phone: str) -> int:
     return _PHONE_CLASS.get(phone.upper(), 0)
 
 
-def decode_phones(samples: np.ndarray, on_progress=None, words: bool = True) -> list[tuple[str, float, float]]:
+def decode_phones(samples: np.ndarray, on_progress=None, words: bool = True,
+                  part: tuple[int, int] = (0, 1)) -> list[tuple[str, float, float]]:
     """The phones said: ``[(phone, start_s, end_s), ...]`` in time order.
 
     Each utterance is first recognised as English words (pocketsphinx's US-English language model and
@@ -56,7 +57,9 @@ def decode_phones(samples: np.ndarray, on_progress=None, words: bool = True) -> 
     place openings and closures no worse (synthetic Mandarin +0.02 -> +0.05). It costs about four times the CPU
     of all-phone decoding (0.12 s per second of speech), in the child process beside face tracking.
 
-    ``words=False``: all-phone decoding only.
+    ``words=False``: all-phone decoding only. ``part=(k, n)``: only the k-th of n consecutive runs of
+    utterances (times stay the whole clip's), so n processes can share one clip: their parts joined in order
+    are the whole clip's phones.
 
     A -60 dBFS noise floor is added first: pocketsphinx's feature normalisation misbehaves on digital silence.
     """
@@ -66,7 +69,9 @@ def decode_phones(samples: np.ndarray, on_progress=None, words: bool = True) -> 
     phones = []
     decoders: dict = {}  # built once per call (the language model takes 0.5 s to load); a decoder is not reentrant
     cuts = utterance_cuts(samples)
-    for start, stop in zip(cuts[:-1], cuts[1:]):
+    k, n = part
+    count = len(cuts) - 1
+    for start, stop in list(zip(cuts[:-1], cuts[1:]))[k * count // n : (k + 1) * count // n]:
         offset = start / RATE
         said = _spoken_phones(decoders, samples[start:stop], pcm[start:stop].tobytes()) if words else None
         if said is None:
