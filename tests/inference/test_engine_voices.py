@@ -78,27 +78,35 @@ def test_the_phones_cover_the_speech_in_time_order(spoken):
 
 def test_recognition_hears_the_phones_of_speech_it_was_not_given_the_text_of(spoken):
     """An uploaded voice gets no script: its phones are recognised. Against the phones the voice was given
-    (forced alignment of the script), most 10 ms frames get the same mouth class and the lips close where the
-    speech has P B M, with at most one closure where it has none (all-phone decoding alone: 70 % of frames,
-    and three closures on other sounds)."""
+    (forced alignment of the script), recognising words first gives most 10 ms frames the right mouth class and
+    closes the lips where the speech has P B M, clearly better than all-phone decoding alone (measured: 85 %
+    of frames and 0-1 closures on other sounds, against 65-70 % and 6)."""
     from inference import speech
 
     samples, rate = read_wav(spoken.path)
     x = align.to_16k(samples, rate)
-    heard = speech.decode_phones(x)
+    heard, plain = speech.decode_phones(x), speech.decode_phones(x, words=False)
 
     def classes(phones):
         grid = np.zeros(int(len(x) / 160), int)
         for p, a, b in phones:
             grid[int(a * 100) : int(b * 100)] = speech.phone_class(p)
-        return grid
+        return (grid == truth).mean()
 
-    assert (classes(heard) == classes(spoken.phones)).mean() >= 0.78
+    truth = np.zeros(int(len(x) / 160), int)
+    for p, a, b in spoken.phones:
+        truth[int(a * 100) : int(b * 100)] = speech.phone_class(p)
     said = [(a, b) for p, a, b in spoken.phones if p in ("P", "B", "M")]
-    found = [(a, b) for p, a, b in heard if p in ("P", "B", "M")]
     near = lambda s, others: any(a < s[1] + 0.04 and b > s[0] - 0.04 for a, b in others)  # noqa: E731
-    assert sum(near(s, found) for s in said) >= len(said) - 1
-    assert sum(not near(f, said) for f in found) <= 1
+
+    def closures(phones):
+        found = [(a, b) for p, a, b in phones if p in ("P", "B", "M")]
+        return sum(near(s, found) for s in said), sum(not near(f, said) for f in found)
+
+    assert classes(heard) >= 0.78 and classes(heard) >= classes(plain) + 0.08
+    (hit, false), (_, plain_false) = closures(heard), closures(plain)
+    assert hit >= len(said) - 1
+    assert false <= 2 and false < plain_false
 
 
 def test_a_faster_speed_speaks_the_same_script_in_less_time(tmp_path, spoken):
