@@ -13,11 +13,12 @@ _LOCK = threading.Lock()
 _DECODER = {}
 
 
-def _pcm(samples16k: np.ndarray) -> bytes:
-    # A -60 dBFS noise floor: pocketsphinx's feature normalisation fails on digital silence (engine-findings.md).
+def pcm16(samples16k: np.ndarray) -> np.ndarray:
+    """int16 samples for pocketsphinx, with a -60 dBFS noise floor added (seeded): its feature normalisation
+    fails on digital silence (engine-findings.md). Used by recognition and alignment alike."""
     rng = np.random.default_rng(0)
     noisy = samples16k + rng.normal(0, 10 ** (-60 / 20), size=samples16k.shape).astype(np.float32)
-    return (np.clip(noisy, -1, 1) * 32767).astype(np.int16).tobytes()
+    return (np.clip(noisy, -1, 1) * 32767).astype(np.int16)
 
 
 def _decoder():
@@ -51,7 +52,7 @@ def align(samples16k: np.ndarray, words: list[str], pronunciations: list[list[st
             elif decoder.lookup_word(word) is None:
                 return None
             names.append(word)
-        pcm = _pcm(samples16k)
+        pcm = pcm16(samples16k).tobytes()
         try:
             decoder.set_align_text(" ".join(names))
             decoder.start_utt()

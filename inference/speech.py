@@ -60,12 +60,10 @@ def decode_phones(samples: np.ndarray, on_progress=None, words: bool = True,
     ``words=False``: all-phone decoding only. ``part=(k, n)``: only the k-th of n consecutive runs of
     utterances (times stay the whole clip's), so n processes can share one clip: their parts joined in order
     are the whole clip's phones.
-
-    A -60 dBFS noise floor is added first: pocketsphinx's feature normalisation misbehaves on digital silence.
     """
-    rng = np.random.default_rng(0)
-    noisy = samples + rng.normal(0, 10 ** (-60 / 20), size=samples.shape).astype(np.float32)
-    pcm = (np.clip(noisy, -1, 1) * 32767).astype(np.int16)
+    from .aligner import pcm16
+
+    pcm = pcm16(samples)
     phones = []
     decoders: dict = {}  # built once per call (the language model takes 0.5 s to load); a decoder is not reentrant
     cuts = utterance_cuts(samples)
