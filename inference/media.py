@@ -154,7 +154,8 @@ def iter_video_frames(info: MediaInfo) -> Iterator[np.ndarray]:
             slot = int(math.floor((t - t0) * fps + 0.5))
             if pending is not None:
                 while next_slot < slot:
-                    yield pending
+                    # Each slot gets its own array (callers paint on frames); only a repeat costs a copy.
+                    yield pending if next_slot == slot - 1 else pending.copy()
                     next_slot += 1
             if frame.width != coded_w or frame.height != coded_h or frame.format.name != "yuv420p":
                 frame = frame.reformat(width=coded_w, height=coded_h, format="yuv420p")

@@ -4,7 +4,7 @@ import pytest
 
 from inference import Config, probe
 from inference.media import VideoWriter, iter_video_frames, split_planes, video_geometry
-from inference.template import base_schedule
+from inference.template import base_schedule, in_order
 
 
 def _marker_frames(n=3):
@@ -74,6 +74,31 @@ def test_writer_output_follows_the_audio(tmp_path, mk, speech_wav):
     assert info.video_codec == "h264" and info.audio_codec == "aac"
     assert (info.width, info.height, info.frame_count) == (64, 48, 75)
     assert abs(info.duration_s - 3.0) < 0.1
+
+
+def _painted_run(vinfo, bases):
+    """in_order's frames with each one painted over after use, as a renderer does: the frames' own levels."""
+    seen = []
+    for frame in in_order(vinfo, bases):
+        seen.append(int(frame[0, 0]))
+        frame[:] = 255
+    return seen
+
+
+def test_base_frames_painted_by_the_renderer_never_reach_a_later_frame(monkeypatch):
+    # A decoder of four frames (levels 0, 10, 20, 30) that makes new arrays on each decode, as PyAV does.
+    monkeypatch.setattr("inference.media.iter_video_frames",
+                        lambda info: (np.full((6, 4), 10 * k, np.uint8) for k in range(4)))
+    assert _painted_run(None, [0, 1, 2, 3]) == [0, 10, 20, 30]
+    assert _painted_run(None, [0, 1, 1, 2, 3, 0, 1]) == [0, 10, 10, 20, 30, 0, 10]  # a held base, then a restart
+    assert _painted_run(None, [2, 4, 6, 7]) == [20, 30, 30, 30]  # the decode comes up short: the last is held
+
+
+def test_a_repeated_slot_is_its_own_array(tmp_path, mk):
+    times = [0.0, 0.12, 0.16]  # at 25 fps the first frame fills three slots
+    frames = [np.full((64, 64, 3), v, np.uint8) for v in (40, 120, 200)]
+    out = list(iter_video_frames(probe(mk.write_video(tmp_path / "vfr.mkv", frames, times=times))))
+    assert len({id(f) for f in out}) == len(out)
 
 
 def test_schedules():
