@@ -65,8 +65,9 @@ def generate(video, audio, output, config=None, on_progress=None, should_cancel=
     ``stage`` a ``Stage`` value, ``fraction`` 0..1 within the stage, ``done``/``total`` the stage's frame counters
     (0 when it has none), ``note`` an English line for logs. ``should_cancel()`` is polled every batch; when it
     returns True the partial output is removed and ``Cancelled`` is raised. ``phones``: the driving audio's
-    phones when they are known (a typed script): ``[(ARPAbet phone, start_s, end_s), ...]`` in the phone set of
-    ``speech.decode_phones``; they replace recognition. Raises the ``InferenceError`` subclasses for
+    phones when they are known (a typed script's, or ``Report.heard_phones`` of an earlier run on the same audio):
+    ``[(ARPAbet phone, start_s, end_s), ...]`` in the phone set of ``speech.decode_phones``; they replace
+    recognition. Raises the ``InferenceError`` subclasses for
     user-fixable problems.
     """
     from .pipeline import generate as _generate

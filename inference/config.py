@@ -117,9 +117,14 @@ class Report:
     # and for the other backends.
     gpu_memory: dict | None = None
     seconds: dict = field(default_factory=dict)
+    # The phones recognised in the driving audio, [(ARPAbet phone, start_s, end_s), ...]: passed back as
+    # ``generate(phones=...)``, they spare the next run on the same audio its recognition (batch mode: one
+    # audio, many videos). None when phones were given or the backend does not use them.
+    heard_phones: list | None = None
     debug: dict | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out.pop("debug", None)
+        out.pop("heard_phones", None)
         return out

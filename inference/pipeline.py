@@ -116,6 +116,7 @@ def _generate(video, audio, output, partial, config, progress, known_phones) -> 
         decoded = []
         if background is not None:
             decoded = background.result(on_wait=lambda: progress(Stage.SELECT, 0.0, note="Recognising speech"))
+        heard = decoded[0] if known_phones is None and decoded else None
         if known_phones is not None:
             decoded = [list(known_phones)] + decoded
         if policy == "cut":
@@ -143,7 +144,9 @@ def _generate(video, audio, output, partial, config, progress, known_phones) -> 
     os.replace(partial, output)
     clock.lap("finish")
     progress(Stage.FINISH, 1.0, note="Done", force=True)
-    return _report(output, backend, reason, job, rendered, policy, clock.seconds)
+    report = _report(output, backend, reason, job, rendered, policy, clock.seconds)
+    report.heard_phones = heard
+    return report
 
 
 def _probe(video, audio, config):

@@ -86,8 +86,9 @@ class Job(models.Model):
     script = models.TextField(_("script"), blank=True)
     voice = models.CharField(_("voice"), max_length=100, blank=True)
     speed = models.FloatField(_("speed"), default=1.0)
-    # The spoken script's phones, [[ARPAbet phone, start_s, end_s], ...]: the engine uses them instead of
-    # recognising phones in the audio.
+    # The audio's phones, [[ARPAbet phone, start_s, end_s], ...]: a spoken script's, or those the engine heard
+    # in the audio while making the job's first video (services.keep_heard_phones). The engine uses them
+    # instead of recognising phones in the audio again.
     phones = models.JSONField(_("phones"), null=True, blank=True)
     # Set while a worker speaks the script; an old value means that worker was lost.
     speech_claimed_at = models.DateTimeField(_("speech claimed"), null=True, blank=True)

@@ -693,6 +693,15 @@ def attach_speech(job, wav_path, phones):
     return True
 
 
+def keep_heard_phones(job, phones):
+    """Keeps the phones the engine recognised in the job's audio, so the job's other videos (batch mode: one
+    audio, many videos) skip recognising the same speech again (0.15 CPU seconds per second of audio, a tenth
+    of a 1080p video's work). A script's exact phones, or ones kept already, stay."""
+    if phones is None:
+        return False
+    return bool(Job.objects.filter(pk=job.pk, phones__isnull=True).update(phones=[[p, s, e] for p, s, e in phones]))
+
+
 def hand_back_speech(job):
     """A worker that is stopping gives up speaking a script: the claim is released and the speech is sent again,
     to be spoken from the start by the next worker. Returns False when it was spoken (or handed back) already."""

@@ -120,11 +120,13 @@ def run_lipsync(result_id):
             video = storage.local_copy(result.video.file, workdir)
             audio = storage.local_copy(job.audio.file, workdir)
             output = Path(workdir) / "output.mp4"
-            # A spoken script's phones are known exactly: the engine uses them instead of recognising phones.
+            # Phones known already (a spoken script's, or heard by an earlier video of this job) spare the engine
+            # recognising them.
             known = {"phones": [tuple(p) for p in job.phones]} if job.phones is not None else {}
             report = inference.generate(str(video), str(audio), str(output), services.engine_config(job),
                                         on_progress=reporter.on_progress, should_cancel=reporter.should_cancel,
                                         **known)
+            services.keep_heard_phones(job, report.heard_phones)
             thumbnail = make_thumbnail(output, Path(workdir) / "poster.jpg")
             services.finish_result(result, output, thumbnail, report)
         except inference.Cancelled:

@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import services
-from jobs.models import JobEvent, Result
+from jobs.models import Job, JobEvent, Result
 from jobs.tasks import run_lipsync
 from tests.conftest import stored_files
-from tests.jobs_factories import make_job
+from tests.jobs_factories import VIDEOS, make_job
 from tests.media import write_video
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +152,35 @@ def test_a_slow_worker_the_reaper_gave_up_on_cannot_touch_the_new_attempt(person
     assert services.is_still_mine(old_claim) is False and services.is_still_mine(new_claim) is True
     result = Result.objects.get(pk=old_claim.pk)
     assert (result.state, result.attempts, result.progress) == ("running", 2, 0.0)
+
+
+def test_a_batch_recognises_its_audio_once(personas, tmp_path, media_root, monkeypatch):
+    from jobs import tasks
+
+    job = make_job(personas, tmp_path, videos=VIDEOS[:2])
+    first, second = job.results.order_by("pk")
+    assert run(first).state == "succeeded"
+    job.refresh_from_db()
+    heard = job.phones
+    assert heard and any(p not in ("SIL", "+SPN+", "+NSN+") for p, _, _ in heard)
+    passed = []
+    generate = tasks.inference.generate
+
+    def recorded(*args, phones=None, **kwargs):
+        passed.append(phones)
+        return generate(*args, phones=phones, **kwargs)
+    monkeypatch.setattr(tasks.inference, "generate", recorded)
+    assert run(second).state == "succeeded"
+    assert passed == [[tuple(p) for p in heard]]
+    job.refresh_from_db()
+    assert job.phones == heard
+
+
+def test_heard_phones_never_replace_a_scripts_own(personas, tmp_path):
+    job = make_job(personas, tmp_path)
+    Job.objects.filter(pk=job.pk).update(phones=[["M", 0.0, 0.1]])
+    job.refresh_from_db()
+    assert not services.keep_heard_phones(job, [("AA", 0.0, 0.1)])
+    assert not services.keep_heard_phones(job, None)
+    job.refresh_from_db()
+    assert job.phones == [["M", 0.0, 0.1]]

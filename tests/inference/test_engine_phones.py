@@ -41,3 +41,18 @@ def test_waiting_reports_and_a_cancel_stops_the_child(clips):
     with pytest.raises(KeyboardInterrupt):
         background.result(on_wait=cancel)
     assert calls and background.proc.poll() is not None
+
+
+def test_phones_heard_in_one_run_make_the_same_video_in_the_next(tmp_path, face_clip, speech_wav, mk):
+    # Batch mode: the worker passes the first video's heard phones to the runs after it, which skip recognition.
+    import inference
+
+    first = inference.generate(face_clip, speech_wav, tmp_path / "first.mp4", inference.Config(backend="retrieval"))
+    heard = first.heard_phones
+    assert heard == speech.decode_phones(mk.read_pcm(speech_wav, 3.0))
+    assert "heard_phones" not in first.to_dict()  # not stored with the result: it is the job's
+    again = inference.generate(face_clip, speech_wav, tmp_path / "again.mp4", inference.Config(backend="retrieval"),
+                               phones=heard)
+    assert again.heard_phones is None
+    frames = [mk.decode_rgb(str(tmp_path / name)) for name in ("first.mp4", "again.mp4")]
+    assert len(frames[0]) == len(frames[1]) and all(np.array_equal(a, b) for a, b in zip(*frames))
