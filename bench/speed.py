@@ -7,6 +7,8 @@ Inputs are built from the shared clips inside the bench (nothing large is commit
 - ``1080p``: the 1080x1920 portrait HEVC clip played forwards then backwards to 30 s, re-encoded as H.264.
 - ``720p``: the 844x844 close-up scaled into a 1280x720 landscape frame, likewise 30 s.
 - driving audio: the shared speech clips concatenated to the output length (30 s or 180 s).
+- ``KIND:SECONDS:batch``: the job's second video in batch mode (one audio, many videos), which gets the phones
+  its first video heard (``Report.heard_phones``, kept on the job by the worker) instead of recognising them.
 
 Each measurement runs in a fresh subprocess so ``ru_maxrss`` is that job's own peak. The generate process
 imports torch, mediapipe and the speech models before the clock starts, as a worker that has served one job
@@ -93,7 +95,7 @@ def write_wav(path, samples, rate=16000):
             out.mux(p)
 
 
-def run_generate(video, audio, out, backend):
+def run_generate(video, audio, out, backend, heard=False):
     t0 = time.time()
     import cv2  # noqa: F401
     import mediapipe  # noqa: F401
@@ -105,8 +107,13 @@ def run_generate(video, audio, out, backend):
 
     inference.init_runtime()
     cold = time.time() - t0
+    phones = None
+    if heard:  # what the batch's first video heard, before the clock starts
+        from inference import media, speech
+
+        phones = speech.decode_phones(media.load_audio(audio))
     t = time.time()
-    report = inference.generate(video, audio, out, inference.Config(backend=backend))
+    report = inference.generate(video, audio, out, inference.Config(backend=backend), phones=phones)
     wall = time.time() - t
     return {"wall_s": wall, "import_s": cold, "frames": report.frames_out, "backend": report.backend,
             "stages": report.seconds, "template_frames": report.template_frames}
@@ -144,16 +151,16 @@ def peak_rss_mb() -> float:
 
 def child(args):
     if args.run == "generate":
-        result = run_generate(args.video, args.audio, args.output, args.backend)
+        result = run_generate(args.video, args.audio, args.output, args.backend, args.heard)
     else:
         result = run_transcode(args.video, args.audio, args.output)
     result["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(result))
 
 
-def measure(mode, video, audio, out, backend="auto"):
+def measure(mode, video, audio, out, backend="auto", heard=False):
     cmd = [sys.executable, __file__, "--run", mode, "--video", video, "--audio", audio, "--output", out,
-           "--backend", backend]
+           "--backend", backend] + (["--heard"] if heard else [])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -171,6 +178,7 @@ def main():
     parser.add_argument("--video")
     parser.add_argument("--audio")
     parser.add_argument("--output")
+    parser.add_argument("--heard", action="store_true")
     args = parser.parse_args()
     if args.run:
         return child(args)
@@ -178,12 +186,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         templates = {}
         for case in args.cases.split(","):
-            kind, seconds = case.split(":")
+            kind, seconds, *batch = case.split(":")
             if kind not in templates:
                 templates[kind] = build_template(kind, args.media, os.path.join(tmp, f"template_{kind}.mp4"))
             audio = build_audio(args.media, os.path.join(tmp, f"audio_{seconds}.wav"), float(seconds))
             base = measure("transcode", templates[kind], audio, os.path.join(tmp, "bare.mp4"))
-            gen = measure("generate", templates[kind], audio, os.path.join(tmp, "gen.mp4"), args.backend)
+            gen = measure("generate", templates[kind], audio, os.path.join(tmp, "gen.mp4"), args.backend,
+                          heard=batch == ["batch"])
             row = {
                 "case": case,
                 "frames": gen["frames"],
