@@ -234,6 +234,79 @@ def acoustic_features(samples: np.ndarray, n_frames: int, fps: float, device: st
     return mel.float().cpu().numpy(), loud.float().cpu().numpy(), centroid.float().cpu().numpy(), profile
 
 
+F1_ORDER, F1_WIN_S, F1_HOP_S = 16, 0.025, 0.01
+F1_CHUNK = 1000  # windows analysed at once (10 s of audio)
+
+
+def formant_openness(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+    """A phone-free openness per video frame, float32 ``(n_frames,)`` in [0, 1]: the first formant (F1, which
+    rises as the jaw opens, in any language), normalised over the clip's voiced frames, times loudness; 0 in
+    silence. Judged against true phones (``bench/formant_openness.py``), it follows mouths better than loudness
+    alone: Mandarin +0.20 against +0.01, English +0.15 against +0.08, real people's own speech against their own
+    lips +0.23 against +0.15.
+
+    F1 per 10 ms: a 25 ms window of the pre-emphasised signal, 16th-order LPC (Levinson-Durbin), the lowest
+    root between 200 and 1100 Hz narrower than 500 Hz; all windows at once (about 5 ms of CPU per second of
+    audio)."""
+    x = np.asarray(samples, np.float32)
+    win, hop = int(F1_WIN_S * RATE), int(F1_HOP_S * RATE)
+    if len(x) < win or n_frames < 1:
+        return np.zeros(max(n_frames, 0), np.float32)
+    x = np.append(x[:1], x[1:] - np.float32(0.97) * x[:-1])  # float32 here, float64 a chunk at a time
+    starts = np.arange(0, len(x) - win + 1, hop)
+    windows = np.lib.stride_tricks.sliding_window_view(x, win)  # a view: nothing copied yet
+    taper = np.hamming(win)
+    chunks = [starts[i : i + F1_CHUNK] for i in range(0, len(starts), F1_CHUNK)]  # memory flat in length
+    energy = np.concatenate([10 * np.log10(((windows[c] * taper) ** 2).mean(1) + 1e-12) for c in chunks])
+    floor = np.percentile(energy, 95) - 35  # 35 dB under the loud syllables: the quiet end of speech
+    f1 = np.full(len(starts), np.nan)
+    for i in range(0, len(starts), F1_CHUNK):
+        loud = i + np.flatnonzero(energy[i : i + F1_CHUNK] > floor)
+        if len(loud):
+            spectrum = np.fft.rfft(windows[starts[loud]] * taper, 2 * win)
+            f1[loud] = _first_formants(np.fft.irfft(np.abs(spectrum) ** 2)[:, : F1_ORDER + 1])
+    voiced = np.isfinite(f1)
+    if voiced.sum() < 5:
+        return np.zeros(n_frames, np.float32)
+    z = np.clip((f1 - np.median(f1[voiced])) / (np.std(f1[voiced]) + 1e-6), -2, 2)
+    level = np.clip((energy - floor) / 35, 0, 1)
+    # Each video frame: the mean of the 10 ms values within 20 ms of its time (z only where voiced), from
+    # running sums over the windows in time order.
+    t = starts / RATE + F1_WIN_S / 2
+    at = np.arange(n_frames) / fps
+    lo, hi = np.searchsorted(t, at - 0.02, "left"), np.searchsorted(t, at + 0.02, "right")
+    run = lambda v: np.concatenate([[0.0], np.cumsum(v)])  # noqa: E731
+    span = lambda v: (lambda c: c[hi] - c[lo])(run(v))  # noqa: E731
+    count = span(voiced)
+    z_mean = span(np.where(voiced, z, 0)) / np.maximum(count, 1)
+    level_mean = span(level) / np.maximum(hi - lo, 1)
+    return np.where(count > 0, (z_mean + 2.5) / 4.5 * level_mean, 0).astype(np.float32)
+
+
+def _first_formants(r: np.ndarray) -> np.ndarray:
+    """F1 (Hz, NaN where no root qualifies) per row of autocorrelations ``r`` (M, F1_ORDER + 1)."""
+    r = r.copy()
+    r[:, 0] = r[:, 0] * 1.0001 + 1e-12  # a touch of white noise: keeps the recursion stable on near-pure tones
+    m = len(r)
+    a = np.zeros((m, F1_ORDER + 1))
+    a[:, 0] = 1.0
+    err = r[:, 0].copy()
+    for i in range(1, F1_ORDER + 1):  # Levinson-Durbin, every window at once
+        k = -(r[:, i] + (a[:, 1:i] * r[:, i - 1 : 0 : -1]).sum(1)) / err
+        a[:, 1 : i + 1] += k[:, None] * np.concatenate([a[:, i - 1 : 0 : -1], np.ones((m, 1))], 1)
+        err = np.maximum(err * (1 - k * k), 1e-12)
+    # The roots of each predictor polynomial: the eigenvalues of its companion matrix.
+    companion = np.zeros((m, F1_ORDER, F1_ORDER))
+    companion[:, 0, :] = -a[:, 1:]
+    companion[:, np.arange(1, F1_ORDER), np.arange(F1_ORDER - 1)] = 1.0
+    roots = np.linalg.eigvals(companion)
+    hz = np.angle(roots) * RATE / (2 * np.pi)
+    bandwidth = -RATE / np.pi * np.log(np.maximum(np.abs(roots), 1e-12))
+    ok = (roots.imag > 0.01) & (hz > 200) & (hz < 1100) & (bandwidth < 500)
+    lowest = np.where(ok, hz, np.inf).min(1)
+    return np.where(np.isfinite(lowest), lowest, np.nan)
+
+
 def _hz_to_mel(hz: float) -> float:
     return 2595.0 * np.log10(1.0 + hz / 700.0)
 
