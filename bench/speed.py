@@ -108,10 +108,12 @@ def run_generate(video, audio, out, backend, heard=False):
     inference.init_runtime()
     cold = time.time() - t0
     phones = None
-    if heard:  # what the batch's first video heard, before the clock starts
-        from inference import media, speech
+    if heard:  # what the batch's first video heard, before the clock starts (in child processes: the language
+        # model would otherwise count in this job's peak memory)
+        from inference import media
+        from inference.phones import BackgroundPhones
 
-        phones = speech.decode_phones(media.load_audio(audio))
+        phones = BackgroundPhones([media.load_audio(audio)]).result()[0]
     t = time.time()
     report = inference.generate(video, audio, out, inference.Config(backend=backend), phones=phones)
     wall = time.time() - t
