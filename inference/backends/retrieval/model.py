@@ -439,6 +439,7 @@ def plan(job, progress) -> dict:
         # real speakers +0.22, where loudness, the earlier fallback, gave +0.04, +0.03 and -0.18).
         heard = formant_openness(job.samples, job.n_out, job.fps)
         targets[lost, 0] = heard_aperture(heard, drive.vad, person)[lost]
+        targets[:, 0] = _limit_speed(targets[:, 0], person, job.fps)  # no jump where the two kinds meet
     progress(Stage.SELECT, 0.6, note="Choosing template frames", force=True)
     # Expression is matched like head pose: a mouth from a smiling frame on a neutral face (or the reverse)
     # changes the person's expression.
