@@ -279,11 +279,3 @@ def test_the_phone_free_fallback_opens_with_the_first_formant():
     assert min(aa) > max(ee) + 0.3, (aa, ee)
     assert max(openness[a:b].max() for a, b in spans[::2]) == 0.0  # the pauses
 
-
-def test_a_bilabial_the_phone_loop_hears_replaces_a_consonant_of_the_word_path_but_not_a_vowel():
-    from inference.speech import _with_heard_bilabials
-
-    said = [("DH", 0.0, 0.1), ("AH", 0.1, 0.2), ("N", 0.2, 0.3), ("V", 0.3, 0.4)]
-    loop = [("K", 0.0, 0.05), ("B", 0.12, 0.18), ("M", 0.22, 0.28), ("B", 0.32, 0.38)]
-    assert _with_heard_bilabials(said, loop) == [("DH", 0.0, 0.1), ("AH", 0.1, 0.2), ("N", 0.2, 0.22),
-                                                 ("M", 0.22, 0.28), ("N", 0.28, 0.3), ("V", 0.3, 0.4)]
