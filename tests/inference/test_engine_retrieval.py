@@ -107,6 +107,20 @@ def test_a_short_pause_between_words_does_not_shut_the_mouth_but_a_long_one_does
     assert targets[35 - lead] <= model.closed_aperture + 1e-6  # inside the 1 s silence (no rest level set)
 
 
+def test_a_bilabial_whose_closure_the_vad_calls_silence_still_closes():
+    # The closure of a P or B is silent: after a pause (bridged open, or at a parted rest mouth) and at the start
+    # of an utterance its first frames have no voice.
+    model = _model()
+    model.rest_aperture = 0.05
+    open_class = N_CLASSES - 1
+    classes = [CLOSED] * 2 + [open_class] * 10 + [SIL] * 2 + [CLOSED] * 2 + [open_class] * 10
+    vad = np.array([0.0 if c in (SIL, CLOSED) else 1.0 for c in classes], np.float32)
+    targets = retrieval.predict_targets(model, vad, _shares(classes))[:, 0]
+    lead = retrieval.LEAD_FRAMES
+    assert targets[: 2 - lead].max() <= model.closed_aperture + 1e-6  # the utterance's first "p", before any voice
+    assert targets[14 - lead : 16 - lead].max() <= model.closed_aperture + 1e-6  # a "b" after a short pause
+
+
 def test_a_matching_voice_takes_the_acoustic_guess_in_speech_but_silence_stays_closed():
     model = _model()
     open_class = N_CLASSES - 1
