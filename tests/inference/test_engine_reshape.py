@@ -47,3 +47,16 @@ def test_a_patch_already_at_the_target_comes_back_unchanged():
     renderer = MouthRenderer(200, 240, "cpu", None, lm[None], np.ones(1, bool))
     out = renderer.reshape(patch, (0, 0, 200, 240), lm, lm, target=0.1)
     assert np.array_equal(out, patch.astype(np.float32))
+
+
+def test_a_cut_cross_fades_except_where_the_lips_are_planned_shut():
+    from inference.backends.retrieval.render import crossfades
+
+    sources = np.array([10, 11, 12, 40, 41, 42, 43, 44])  # a cut at frame 3
+    other, weight = crossfades(sources)
+    assert (other[3:6] == [13, 14, 15]).all() and (weight[3:6] > 0).all() and other[6] == -1
+    shut = np.zeros(len(sources), bool)
+    shut[3:5] = True  # a P B M at the cut: one sealed mouth, not two blended into a double lip line
+    other, weight = crossfades(sources, shut=shut)
+    assert (other[3:5] == -1).all() and (weight[3:5] == 0).all()
+    assert other[5] == 15 and weight[5] > 0  # the fade goes on once the lips part

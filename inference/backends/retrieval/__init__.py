@@ -58,7 +58,7 @@ class Retrieval(Backend):
         track = job.track
         renderer = MouthRenderer(job.width, job.height, job.device, job.mouths, track.raw, track.valid)
         sources, targets = self.plan_["sources"], self.plan_["targets"]
-        other, weight = crossfades(sources)
+        other, weight = crossfades(sources, shut=targets[:, 0] <= self.plan_["person"].closed_aperture + 1e-6)
         kept = np.zeros(job.n_out, bool)  # frames that keep the base frame's own mouth (no face found)
         own = np.zeros(job.n_out, bool)  # frames whose source did not line up: the base's own mouth, reshaped
         for i, frame in enumerate(frames):

@@ -21,9 +21,13 @@ MAX_LIP_SHIFT = 0.12  # interocular distances the source's upper lip may be move
 MAX_OPEN = 0.35  # interocular distances the reshape may open a mouth beyond its source
 
 
-def crossfades(sources: np.ndarray, fade: int = FADE_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+def crossfades(sources: np.ndarray, fade: int = FADE_FRAMES, shut: np.ndarray | None = None):
     """For each output frame, the previous run's source to blend in after a cut and its weight: int64 (T,)
-    (-1 for none) and float32 (T,) in [0, 1). A cut is any step that neither continues (j -> j+1) nor holds."""
+    (-1 for none) and float32 (T,) in [0, 1). A cut is any step that neither continues (j -> j+1) nor holds.
+
+    ``shut`` bool (T,): frames planned with the lips closed, which show their own source alone. Two sealed
+    mouths whose lips sit a little apart blend into a double lip line that reads as parted (measured on 20
+    rendered TTS clips: 2 of the 3 planned P/B/M closures that did not render closed were cross-fades)."""
     n = len(sources)
     other, weight = np.full(n, -1, np.int64), np.zeros(n, np.float32)
     for t in range(1, n):
@@ -34,6 +38,8 @@ def crossfades(sources: np.ndarray, fade: int = FADE_FRAMES) -> tuple[np.ndarray
                 break
             other[t + k] = sources[t - 1] + 1 + k  # the old run carries on underneath, fading out
             weight[t + k] = (fade - k) / (fade + 1)
+    if shut is not None:
+        other[shut], weight[shut] = -1, 0.0
     return other, weight
 
 
