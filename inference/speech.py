@@ -275,11 +275,14 @@ def formant_openness(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarr
     t = starts / RATE + F1_WIN_S / 2
     at = np.arange(n_frames) / fps
     lo, hi = np.searchsorted(t, at - 0.02, "left"), np.searchsorted(t, at + 0.02, "right")
-    run = lambda v: np.concatenate([[0.0], np.cumsum(v)])  # noqa: E731
-    span = lambda v: (lambda c: c[hi] - c[lo])(run(v))  # noqa: E731
-    count = span(voiced)
-    z_mean = span(np.where(voiced, z, 0)) / np.maximum(count, 1)
-    level_mean = span(level) / np.maximum(hi - lo, 1)
+
+    def near(v):  # per video frame, the sum of v over windows lo..hi
+        running = np.concatenate([[0.0], np.cumsum(v)])
+        return running[hi] - running[lo]
+
+    count = near(voiced)
+    z_mean = near(np.where(voiced, z, 0)) / np.maximum(count, 1)
+    level_mean = near(level) / np.maximum(hi - lo, 1)
     return np.where(count > 0, (z_mean + 2.5) / 4.5 * level_mean, 0).astype(np.float32)
 
 
