@@ -79,14 +79,17 @@ def _generate(video, audio, output, partial, config, progress, known_phones) -> 
         raise NoAudioStream(f"{audio}: shorter than one frame")
     template_samples = media.load_audio(video) if vinfo.has_audio and backend.uses_speech else None
     background = None
+    # How the driving audio's phones are found: known phones (a typed script's, or heard by an earlier run)
+    # replace them, and a voice in another language may need none (Config.speech_language).
+    drive_decoding = backend.drive_phones() if known_phones is None else None
     if backend.uses_phones:
         from .phones import BackgroundPhones
 
-        # The phones of both recordings are decoded in a child process while the face is tracked; known phones
-        # (a typed script) replace the driving audio's. The template's phones only average its mouth per sound
-        # class, which all-phone decoding does as well as word recognition at a quarter of the CPU (measured on
-        # the shared clips: planned sync unchanged), so only the driving audio's words are recognised.
-        clips = ([] if known_phones is not None else [(samples, True)]) + (
+        # The phones of both recordings are decoded in a child process while the face is tracked. The template's
+        # phones only average its mouth per sound class, which all-phone decoding does as well as word
+        # recognition at a quarter of the CPU (measured on the shared clips: planned sync unchanged), so at most
+        # the driving audio's words are recognised.
+        clips = ([(samples, drive_decoding == "words")] if drive_decoding else []) + (
             [(template_samples, False)] if template_samples is not None else [])
         background = BackgroundPhones([c for c, _ in clips], [w for _, w in clips]) if clips else None
     clock.lap("audio")
@@ -116,14 +119,14 @@ def _generate(video, audio, output, partial, config, progress, known_phones) -> 
         decoded = []
         if background is not None:
             decoded = background.result(on_wait=lambda: progress(Stage.SELECT, 0.0, note="Recognising speech"))
-        heard = decoded[0] if known_phones is None and decoded else None
-        if known_phones is not None:
-            decoded = [list(known_phones)] + decoded
+        # Only phones decoded here are "heard": the template's never are, nor phones that were given.
+        heard = decoded.pop(0) if drive_decoding else None
+        drive_phones = list(known_phones) if known_phones is not None else heard
         if policy == "cut":
             n_out = min(n_out, n_tpl)
         job = Job(config, device, width, height, fps, n_out, base_schedule(n_out, n_tpl, policy), track, mouths,
                   samples, template_samples)
-        _analyse(job, backend, decoded)
+        _analyse(job, backend, drive_phones, decoded[0] if decoded else None)
         release_memory()
         backend.plan(job, progress)
         release_memory()  # before the render's frame buffers and encoder arrive
@@ -172,14 +175,15 @@ def _recache(cache, vinfo, frame_bytes, n_tpl, budget):
     return cache, "pingpong", True
 
 
-def _analyse(job: Job, backend, decoded: list) -> None:
-    """Speech analysis of the driving audio and the template's own soundtrack, as the backend asks."""
+def _analyse(job: Job, backend, drive_phones: list | None, template_phones: list | None) -> None:
+    """Speech analysis of the driving audio and the template's own soundtrack, as the backend asks. Phones that
+    were not decoded (None) stay None in the analysis."""
     if not backend.uses_speech and not backend.uses_phones:
         return
-    drive_phones = decoded[0] if backend.uses_phones else False
-    job.drive = speech.analyse(job.samples, job.n_out, job.fps, job.device, phones=drive_phones)
+    job.drive = speech.analyse(job.samples, job.n_out, job.fps, job.device,
+                               phones=drive_phones if backend.uses_phones and drive_phones is not None else False)
     if job.template_samples is not None:
-        tpl_phones = decoded[1] if backend.uses_phones and len(decoded) > 1 else False
+        tpl_phones = template_phones if backend.uses_phones and template_phones is not None else False
         job.template = speech.analyse(job.template_samples, len(job.track), job.fps, job.device, phones=tpl_phones)
         job.template_speech_s = float(((job.template.vad >= 0.5) & job.track.valid).sum() / job.fps)
 
@@ -217,6 +221,7 @@ def _report(output, backend, reason, job, rendered, policy, seconds) -> Report:
         template_speech_s=round(job.template_speech_s, 2),
         frames_kept_own_mouth=rendered.kept_own_mouth,
         acoustic_features=rendered.details.get("acoustic_features", ""),
+        speech_language=job.config.speech_language if backend.uses_phones else "",
         length_policy=policy,
         device=job.device,
         gpu_memory=rendered.details.get("gpu_memory"),

@@ -17,6 +17,11 @@ from ..speech import SpeechAnalysis
 from ..template import MouthCache, Track
 
 
+# A voice in another language (Config.speech_language "other") is planned from its first formant; this says
+# whether its P/B/M closures come from all-phone decoding ("phones") or are left to the formant (None).
+OTHER_LANGUAGE_PHONES: str | None = "phones"
+
+
 @dataclass
 class Job:
     """Everything known once the shared stages ran. ``n_out`` output frames at ``fps``; ``bases`` int64 (n_out,)
@@ -83,6 +88,14 @@ class Backend:
     def auto_reason(cls, config: Config) -> str:
         """Why ``auto`` chose it, for the report."""
         return "the default engine"
+
+    def drive_phones(self) -> str | None:
+        """How the driving audio's phones are to be found for this backend and ``config.speech_language``:
+        ``"words"`` (English words recognised, their phones force-aligned), ``"phones"`` (all-phone decoding
+        only) or None (none needed)."""
+        if not self.uses_phones:
+            return None
+        return "words" if self.config.speech_language == "en" else OTHER_LANGUAGE_PHONES
 
     def load(self, progress) -> None:
         """Load models before any media work: a missing or broken file must fail in seconds, as
