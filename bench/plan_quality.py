@@ -1,6 +1,7 @@
 """The retrieval planner's targets judged by ../shared/lipeval, without rendering: a fast tuning aid.
 
     .venv/bin/python bench/plan_quality.py [--repo /work/wt-11] [--tts-clips 8] [--out var/bench/plan.json]
+        [--speech-language en|other] [--drive-phones auto|words|phones|none]
 
 ``bench/quality.py`` judges rendered videos (minutes per clip on two cores); this judges the target aperture the
 planner asks the renderer for, as a perfect renderer would show it, so a planner change is measured on all five
@@ -14,6 +15,11 @@ real held-out aperture), ``--tts-clips`` English TTS clips with true phones (lip
 best of +-3 frames; P/B/M closed and open-vowel reach as ``motion.py closure`` computes them, levels from the
 template's own aperture), ``--cmn-clips`` Mandarin clips (``bench/pinyin_tts.py``: syllable-exact timings, judged like
 the TTS clips), and the first 8 s of every real speech clip in ../shared/media/audio (``phonesync2``).
+
+``--speech-language`` plans every driving clip as the engine's ``Config.speech_language`` says (``other``: the
+first formant instead of English phones), so what a user gains and what choosing wrongly costs are both
+measured: Mandarin clips and English ones alike. ``--drive-phones`` decodes the driving clips' phones as the
+engine does for that language (``auto``), or with word recognition, all-phone decoding or not at all.
 
 Two processes: the engine side (this interpreter, the engine's venv: face tracking and the planner of
 ``--repo``) writes the targets to a file; the judge side runs in lipeval's own venv and only reads that file
@@ -106,8 +112,13 @@ def main() -> None:
                     help="ttsdrive.py clips (bench/quality.py makes them on its first run)")
     ap.add_argument("--cache", default=str(REPO / "var" / "bench" / "plan-cache"))
     ap.add_argument("--out", default=str(REPO / "var" / "bench" / "plan.json"))
+    ap.add_argument("--speech-language", default="en", help="the engine's Config.speech_language for every clip")
+    ap.add_argument("--drive-phones", default="auto", choices=("auto", "words", "phones", "none"),
+                    help="how the driving clips' phones are decoded (auto: as the engine does for the language)")
     a = ap.parse_args()
     sys.path.insert(0, a.repo)
+    if a.drive_phones == "auto":
+        a.drive_phones = _engine_drive_phones(a.speech_language)
     rows = plan_rows(a)
     targets = Path(a.out).with_suffix(".targets.pkl")
     targets.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +127,9 @@ def main() -> None:
     judged = json.loads(subprocess.run([a.lipeval_python, "-c", JUDGE, a.lipeval, str(targets)], check=True,
                                        capture_output=True, text=True).stdout)
     summary = summarise(judged)
-    Path(a.out).write_text(json.dumps(dict(repo=a.repo, tts_clips=a.tts_clips, rows=judged, summary=summary), indent=1))
+    Path(a.out).write_text(json.dumps(dict(repo=a.repo, tts_clips=a.tts_clips, speech_language=a.speech_language,
+                                           drive_phones=a.drive_phones, rows=judged, summary=summary), indent=1))
+    print(f"speech_language={a.speech_language} drive_phones={a.drive_phones}")
     print(f"{'':16s}" + "".join(f"{f:>13s}" for f in FIGURES))
     for person, figs in summary.items():
         print(f"{person:16s}" + "".join(f"{figs[f]:+13.3f}" for f in FIGURES))
@@ -130,8 +143,28 @@ def summarise(judged: list[dict]) -> dict:
     return out
 
 
+def _engine_drive_phones(language: str) -> str:
+    """How the engine of ``--repo`` decodes a driving voice's phones for ``language`` ("words" before the
+    option existed)."""
+    from inference.config import Config
+
+    if language == "en" and "speech_language" not in Config.__dataclass_fields__:
+        return "words"
+    from inference.backends.retrieval import Retrieval
+
+    return Retrieval(Config(speech_language=language), "cpu").drive_phones() or "none"
+
+
 def plan_rows(a) -> list[dict]:
     from inference import media, speech
+
+    def drive_phones(name, samples):
+        """The driving clip's phones as ``--drive-phones`` says (False: none decoded)."""
+        if a.drive_phones == "words":
+            return memo(name, lambda: speech.decode_phones(samples))
+        if a.drive_phones == "phones":
+            return memo(f"{name}-allphone", lambda: speech.decode_phones(samples, words=False))
+        return False
 
     sources = b"".join((Path(a.repo) / "inference" / name).read_bytes() for name in CACHED_FROM)
     key = hashlib.sha1(sources).hexdigest()[:10]
@@ -169,15 +202,15 @@ def plan_rows(a) -> list[dict]:
         own, held = samples[:cut], samples[cut:]
         plan = _plan(_head(track, split), own, held, fps, memo(f"{person}-recon-own-nowords",
                                                        lambda: speech.decode_phones(own, words=False)),
-                     memo(f"{person}-recon-held", lambda: speech.decode_phones(held)), len(track) - split)
+                     drive_phones(f"{person}-recon-held", held), len(track) - split, a.speech_language)
         rows.append(dict(person=person, kind="recon", ap=plan, truth=track.aperture[split:], fps=fps))
         for k in range(a.tts_clips):
             wav = tts[(vi * a.tts_clips + k) % len(tts)]
             drive = media.load_audio(wav)
             n_out = int(round(len(drive) / media.ANALYSIS_RATE * fps))
-            dph = memo(f"{Path(wav).stem}-phones", lambda: speech.decode_phones(drive))
+            dph = drive_phones(f"{Path(wav).stem}-phones", drive)
             rows.append(dict(person=person, kind="tts", clip=Path(wav).stem, json=wav[:-4] + ".json", fps=fps, lo=lo,
-                             hi=hi, ap=_plan(track, samples, drive, fps, phones, dph, n_out)))
+                             hi=hi, ap=_plan(track, samples, drive, fps, phones, dph, n_out, a.speech_language)))
         for k in range(a.cmn_clips):
             name = cmn_names[(vi * a.cmn_clips + k) % len(cmn_names)]
             base = cmn_dir / name
@@ -185,15 +218,15 @@ def plan_rows(a) -> list[dict]:
                 pinyin_tts.write_clip(base, name)
             drive = media.load_audio(f"{base}.wav")
             n_out = int(round(len(drive) / media.ANALYSIS_RATE * fps))
-            dph = memo(f"cmn-{name}-phones", lambda: speech.decode_phones(drive))
+            dph = drive_phones(f"cmn-{name}-phones", drive)
             rows.append(dict(person=person, kind="cmn", clip=name, json=f"{base}.json", fps=fps,
-                             ap=_plan(track, samples, drive, fps, phones, dph, n_out)))
+                             ap=_plan(track, samples, drive, fps, phones, dph, n_out, a.speech_language)))
         for wav in real:
             drive = media.load_audio(wav)[: int(SPEECH_S * media.ANALYSIS_RATE)]
             n_out = int(round(len(drive) / media.ANALYSIS_RATE * fps))
-            dph = memo(f"{Path(wav).stem}-phones-{SPEECH_S:g}", lambda: speech.decode_phones(drive))
+            dph = drive_phones(f"{Path(wav).stem}-phones-{SPEECH_S:g}", drive)
             rows.append(dict(person=person, kind="speech", clip=Path(wav).stem, audio=wav, seconds=SPEECH_S, fps=fps,
-                             ap=_plan(track, samples, drive, fps, phones, dph, n_out)))
+                             ap=_plan(track, samples, drive, fps, phones, dph, n_out, a.speech_language)))
         print(f"planned {person}", file=sys.stderr, flush=True)
     return rows
 
@@ -220,14 +253,17 @@ def _head(track, n):
                              if getattr(track, f.name) is not None})
 
 
-def _plan(track, template_samples, drive_samples, fps, template_phones, drive_phones, n_out) -> np.ndarray:
-    """The planner's target aperture per output frame (n_out,), as ``inference.pipeline`` would plan it."""
+def _plan(track, template_samples, drive_samples, fps, template_phones, drive_phones, n_out,
+          language="en") -> np.ndarray:
+    """The planner's target aperture per output frame (n_out,), as ``inference.pipeline`` would plan it.
+    ``drive_phones`` False: none decoded."""
     from inference import speech
     from inference.backends.base import Job
     from inference.backends.retrieval import model
     from inference.config import Config
 
-    job = Job(Config(), "cpu", 0, 0, fps, n_out, np.arange(n_out) % len(track), track, None, drive_samples,
+    config = Config() if language == "en" else Config(speech_language=language)
+    job = Job(config, "cpu", 0, 0, fps, n_out, np.arange(n_out) % len(track), track, None, drive_samples,
               template_samples)
     job.drive = speech.analyse(drive_samples, n_out, fps, phones=drive_phones)
     job.template = speech.analyse(template_samples, len(track), fps, phones=template_phones)
