@@ -16,7 +16,7 @@ import tempfile
 
 from . import Config, InferenceError, UnknownVoice, generate, init_runtime, probe
 from .backends import names as backend_names
-from .config import LENGTH_POLICIES
+from .config import LENGTH_POLICIES, SPEECH_LANGUAGES
 
 
 class _Bar:
@@ -68,6 +68,10 @@ def main(argv=None) -> int:
     gen.add_argument("--batch-size", type=int, default=32, help="frames per render batch (Wav2Lip: the upper bound)")
     gen.add_argument("--wav2vec2-model", default=None,
                      help="local wav2vec2 model directory: its features drive retrieval's acoustic matching")
+    gen.add_argument("--speech-language", default="en", choices=SPEECH_LANGUAGES,
+                     help="the language spoken in --audio: en (English: the words are recognised and the lips "
+                          "follow their sounds) or other (any other language: the lips open with the voice, no "
+                          "recognition). Ignored with --text and --text-file, whose sounds are known exactly")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     pr = sub.add_parser("probe", help="print a media file's properties as JSON")
     pr.add_argument("file")
@@ -109,6 +113,8 @@ def main(argv=None) -> int:
             musetalk_fp16=args.fp16,
             musetalk_batch=args.musetalk_batch,
             wav2vec2_model=args.wav2vec2_model,
+            # A script's phones come from its own text, exact in any language: nothing is recognised.
+            speech_language=args.speech_language if args.audio is not None else "en",
         )
         init_runtime(config.threads, config.device)
         with tempfile.TemporaryDirectory(prefix="heygem-speak-") as workdir:
