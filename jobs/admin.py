@@ -115,7 +115,7 @@ class ResultInline(admin.TabularInline):
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "team", "created_by", "audio", "backend", "created_at", "finished_at"]
-    list_filter = ["team", "created_by", "backend", "created_at"]
+    list_filter = ["team", "created_by", "backend", "speech_language", "created_at"]
     search_fields = ["=id", "audio__original_name", "results__video__original_name"]
     list_select_related = ["team", "created_by", "audio"]
     readonly_fields = [f.name for f in Job._meta.fields if f.name != "webhook_secret"]

@@ -93,7 +93,8 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = ["id", "team", "created_by", "audio", "audio_name", "text", "voice", "speed", "backend",
-                  "length_policy", "quality", "webhook_url", "created_at", "finished_at", "results"]
+                  "length_policy", "quality", "speech_language", "webhook_url", "created_at", "finished_at",
+                  "results"]
 
     def get_audio_name(self, job) -> str | None:
         # A script job has no audio until its speech is synthesised.
@@ -112,6 +113,12 @@ class JobCreateSerializer(serializers.Serializer):
     backend = serializers.ChoiceField(Job.Backend.choices, default=Job.Backend.AUTO)
     length_policy = serializers.ChoiceField(Job.LengthPolicy.choices, default=Job.LengthPolicy.PINGPONG)
     quality = serializers.ChoiceField(Job.Quality.choices, default=Job.Quality.STANDARD)
+    speech_language = serializers.ChoiceField(
+        Job.SpeechLanguage.choices, default=Job.SpeechLanguage.ENGLISH,
+        error_messages={"invalid_choice": _('Choose "en" (the voice speaks English) or "other" (any other language).')},
+        help_text=_("The language spoken in the audio: `en` English (its words are recognised), `other` any other "
+                    "language (the lips follow the sound of the voice). Ignored with `text`: a script's sounds are "
+                    "known exactly."))
     webhook_url = serializers.URLField(required=False, allow_blank=True, default="")
 
 
@@ -356,7 +363,7 @@ def jobs(request):
     job, created = services.create_job(
         request.user, team, audio, [videos_by_id[pk] for pk in data["videos"]], script=script,
         backend=data["backend"],
-        length_policy=data["length_policy"], quality=data["quality"],
+        length_policy=data["length_policy"], quality=data["quality"], speech_language=data["speech_language"],
         idempotency_key=request.headers.get("Idempotency-Key", "")[:100], webhook_url=data["webhook_url"])
     body = JobSerializer(_jobs_queryset(request.user).get(pk=job.pk)).data
     if created and job.webhook_secret:

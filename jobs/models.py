@@ -73,6 +73,11 @@ class Job(models.Model):
         LOOP = "loop", _("Loop the video")
         CUT = "cut", _("Stop when the video ends")
 
+    class SpeechLanguage(models.TextChoices):
+        # The engine's Config.speech_language: English words are recognised, or the lips follow the voice's sound.
+        ENGLISH = "en", _("English")
+        OTHER = "other", _("Another language")
+
     class Quality(models.TextChoices):
         STANDARD = "standard", _("Standard")
         HIGH = "high", _("High")
@@ -96,6 +101,9 @@ class Job(models.Model):
     length_policy = models.CharField(_("when the voice is longer"), max_length=10, choices=LengthPolicy.choices,
                                      default=LengthPolicy.PINGPONG)
     quality = models.CharField(_("quality"), max_length=10, choices=Quality.choices, default=Quality.STANDARD)
+    # The language spoken in the audio. Not used for a script, whose phones are exact in any language.
+    speech_language = models.CharField(_("language of the voice"), max_length=10, choices=SpeechLanguage.choices,
+                                       default=SpeechLanguage.ENGLISH)
     idempotency_key = models.CharField(_("idempotency key"), max_length=100, blank=True)
     webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
     webhook_secret = models.CharField(_("webhook secret"), max_length=64, blank=True)

@@ -168,11 +168,12 @@ def delete_asset(asset):
 # --- Jobs --------------------------------------------------------------------------------------
 
 def create_job(user, team, audio, videos, *, script=None, backend="auto", length_policy="pingpong",
-               quality="standard", idempotency_key="", webhook_url=""):
+               quality="standard", speech_language="en", idempotency_key="", webhook_url=""):
     """Creates a job with one result per video and queues them after commit.
 
     `script` ({"text", "voice", "speed"}) stands in for `audio` (then None): a worker speaks it first
-    (speak_script) and the results are queued once the speech is an audio asset. Checks and reserves the
+    (speak_script) and the results are queued once the speech is an audio asset. `speech_language` (a
+    Job.SpeechLanguage) is the language spoken in `audio`; kept but not used for a script (engine_config). Checks and reserves the
     team's quota under a lock on its Quota row (a script by its estimated spoken length). Returns (job,
     created); a retried request with the same idempotency key returns the first job and created=False.
     """
@@ -208,7 +209,7 @@ def create_job(user, team, audio, videos, *, script=None, backend="auto", length
                 raise Refused("quota_storage")
             job = Job.objects.create(
                 team=team, created_by=user, audio=audio, backend=backend, length_policy=length_policy,
-                quality=quality, idempotency_key=idempotency_key, webhook_url=webhook_url,
+                quality=quality, speech_language=speech_language, idempotency_key=idempotency_key, webhook_url=webhook_url,
                 webhook_secret=secrets.token_hex(32) if webhook_url else "",
                 **({"script": script["text"], "voice": script["voice"], "speed": script["speed"]} if script else {}))
             results = [Result.objects.create(job=job, video=video, minutes=minutes, queued_at=timezone.now())
@@ -280,7 +281,11 @@ def _enqueue_work_after_commit(result):
 
 def engine_config(job):
     preset, crf = QUALITY[job.quality]
+    # A spoken script's phones are exact in any language (job.phones): nothing is recognised, so its mouth is
+    # planned from them as for English.
+    language = Job.SpeechLanguage.ENGLISH if job.script else job.speech_language
     return inference.Config(backend=job.backend, length_policy=job.length_policy, preset=preset, crf=crf,
+                            speech_language=language,
                             max_duration_s=settings.MAX_INPUT_SECONDS, max_pixels=settings.MAX_VIDEO_PIXELS,
                             max_bytes=settings.MAX_UPLOAD_BYTES,
                             wav2lip_checkpoint=settings.WAV2LIP_CHECKPOINT or None,
@@ -696,7 +701,9 @@ def attach_speech(job, wav_path, phones):
 def keep_heard_phones(job, phones):
     """Keeps the phones the engine recognised in the job's audio, so the job's other videos (batch mode: one
     audio, many videos) skip recognising the same speech again (0.15 CPU seconds per second of audio, a tenth
-    of a 1080p video's work). A script's exact phones, or ones kept already, stay."""
+    of a 1080p video's work). A script's exact phones, or ones kept already, stay. The engine heard them as the
+    job's speech_language asks (for another language: all-phone decoding, which only closes the lips), and a
+    job's language never changes, so the next videos use them the same way."""
     if phones is None:
         return False
     return bool(Job.objects.filter(pk=job.pk, phones__isnull=True).update(phones=[[p, s, e] for p, s, e in phones]))
