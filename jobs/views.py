@@ -43,6 +43,7 @@ def workspace(request):
         "max_input_minutes": settings.MAX_INPUT_SECONDS // 60,
         "length_policies": Job.LengthPolicy.choices,
         "qualities": Job.Quality.choices,
+        "speech_languages": Job.SpeechLanguage.choices,
         "voices": [voice.to_dict() for voice in voices.list_voices(settings.VOICES_DIRS)],
         **_library(request.user, membership.team),
     }

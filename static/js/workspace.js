@@ -195,7 +195,9 @@
     const error = document.getElementById("generate-error");
     error.hidden = true;
     try {
-      const voice = script && script.active() ? script.payload() : { audio: items.audio[0].asset.id };
+      // A script's sounds are known exactly: the language of an uploaded voice is asked for that voice only.
+      const voice = script && script.active() ? script.payload()
+        : { audio: items.audio[0].asset.id, speech_language: document.getElementById("speech_language").value };
       const job = await api("POST", "/api/v1/jobs/", {
         ...voice, videos: items.video.map((item) => item.asset.id),
         length_policy: document.getElementById("length_policy").value, quality: document.getElementById("quality").value,
