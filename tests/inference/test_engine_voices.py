@@ -221,10 +221,11 @@ def test_the_cli_lip_syncs_a_typed_script_with_its_phones(tmp_path, real_templat
     out = tmp_path / "script.mp4"
     done = subprocess.run([sys.executable, "-m", "inference", "generate", "--video", str(real_template), "--text",
                            "Hello. This video was made from a script.", "--voice", JOE, "--out", str(out),
-                           "--backend", "retrieval", "--preset", "ultrafast"], cwd=REPO, capture_output=True,
-                          text=True)
+                           "--backend", "retrieval", "--preset", "ultrafast", "--speech-language", "other"],
+                          cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
+    assert report["speech_language"] == "en"  # a script's phones are exact: the voice's language does not matter
     assert report["speech"]["aligned_sentences"] == 2 and report["speech"]["phones"] > 20
     assert "speak [" in done.stderr and "render [" in done.stderr
     assert abs(report["output_duration_s"] - report["speech"]["duration_s"]) < 0.1
