@@ -77,12 +77,12 @@ def test_another_language_opens_every_speech_frame_with_the_first_formant_instea
     # English phones open "aa" and "ee" alike; the formant opens "aa" well beyond "ee".
     assert abs(english[aa].mean() - english[ee].mean()) < 0.01
     assert other[aa].min() > other[ee].max() + 0.03, (other[aa], other[ee])
-    # Every speech frame is the formant path's, pauses rest as on the phone path.
+    # Inside the vowels every frame is the formant's; the pauses rest as on the phone path.
     job = _job("other", samples, vad, None)
     person = retrieval.shape_model(job.track)
     heard = retrieval.heard_aperture(speech.formant_openness(samples, len(vad), FPS), vad, person)
-    np.testing.assert_allclose(other, retrieval.heard_targets(person, vad, heard, fps=FPS)[:, 0])
-    assert not np.allclose(other[vad >= 0.5], english[vad >= 0.5])
+    np.testing.assert_allclose(other[aa], heard[aa], atol=1e-6)
+    np.testing.assert_allclose(other[ee], heard[ee], atol=1e-6)
     assert other[vad < 0.5].max() <= person.closed_aperture + 1e-6
 
 

@@ -320,30 +320,32 @@ def heard_aperture(openness: np.ndarray, vad: np.ndarray, model: PersonModel) ->
     return (model.closed_aperture + opening * (model.open_aperture - model.closed_aperture)).astype(np.float32)
 
 
-def heard_targets(model: PersonModel, vad: np.ndarray, heard: np.ndarray, said_closed: np.ndarray | None = None,
-                  acoustic=None, acoustic_weight: float = 0.0, fps: float = 25.0) -> np.ndarray:
-    """Target mouth shape per driving frame, float32 ``(T, 2)`` of (aperture, width), for a voice planned from
-    its sound alone (``Config.speech_language`` "other"): every speech frame opens as ``heard`` says (the first
-    formant through ``heard_aperture``, (T,) in the person's range), with the same pauses, closures and speed
-    limit as the phone path (``predict_targets``). ``said_closed`` bool (T,): P/B/M that close the lips, or None.
-    ``acoustic``: the same-voice aperture guess and its share, as in ``predict_targets`` (it learned sound to
-    mouth from the template's own frames, so it holds in any language the template speaks)."""
-    silent = vad < 0.5
-    ap = heard.astype(np.float32).copy()
+def heard_targets(model: PersonModel, drive, samples: np.ndarray, acoustic=None, acoustic_weight: float = 0.0,
+                  same_voice: bool = False, fps: float = 25.0) -> np.ndarray:
+    """Target mouth shape per driving frame, float32 ``(T, 2)``, for a voice that is not English
+    (``Config.speech_language`` "other"): every speech frame opens with the voice's first formant
+    (``heard_aperture``), blended with the same-voice guess like the phone path (it learned sound to mouth from
+    the template's own frames, so it holds in any language the template speaks). The phones, where there are
+    any (all-phone decoding: no English words), plan the rest as on the phone path (``predict_targets``): short
+    pauses bridged, long ones at rest, P/B/M closed. ``drive`` the ``SpeechAnalysis`` of ``samples``.
+
+    Measured on the plan (``bench/plan_quality.py --speech-language other``, the five shared people): Mandarin
+    +0.375 with all-phone decoding, +0.293 with no phones at all (every pause at rest: real mouths stay parted
+    through short ones) and +0.07 as English; English TTS +0.27 against +0.46 as English."""
+    shares = drive.shares
+    if shares is None:  # no phones: all silence, so only the voice activity sets pauses
+        shares = np.zeros((len(drive.vad), N_CLASSES), np.float32)
+        shares[:, SIL] = 1
+    targets = predict_targets(model, drive.vad, shares, acoustic, acoustic_weight, same_voice, fps)
+    heard = heard_aperture(formant_openness(samples, len(drive.vad), fps), drive.vad, model)
     if acoustic is not None and acoustic_weight > 0:
-        ap = np.where(silent, ap, (1 - acoustic_weight) * ap + acoustic_weight * acoustic)
-    wd = np.where(silent, model.closed_width, model.width_median).astype(np.float32)
-    rest = model.closed_aperture if model.rest_aperture is None else model.rest_aperture
-    ap[silent] = rest
-    # Short pauses keep the mouth where speech left it, as on the phone path (PAUSE_S).
-    for start, end in _runs(silent):
-        if 0 < start and end < len(ap) and end - start < PAUSE_S * fps:
-            ramp = np.linspace(0, 1, end - start + 2)[1:-1]
-            ap[start:end] = BRIDGE * (ap[start - 1] + (ap[end] - ap[start - 1]) * ramp) + (1 - BRIDGE) * rest
-            wd[start:end] = wd[start - 1] + (wd[end] - wd[start - 1]) * ramp
-    if said_closed is not None:
-        ap[said_closed] = np.minimum(ap[said_closed], model.closed_aperture)
-    return np.stack([_limit_speed(ap, model, fps), wd], 1).astype(np.float32)
+        heard = (1 - acoustic_weight) * heard + acoustic_weight * acoustic
+    follow = drive.vad >= 0.5
+    if not same_voice:  # as on the phone path, a voice's own guess already closes where this person closes
+        follow &= shares[:, CLOSED] < 0.5
+    targets[follow, 0] = heard[follow]
+    targets[:, 0] = _limit_speed(targets[:, 0], model, fps)  # no jump where the two kinds meet
+    return targets
 
 
 def _runs(mask: np.ndarray):
@@ -465,23 +467,19 @@ def plan(job, progress) -> dict:
     blend = acoustic_blend(match, familiar)
     acoustic = acoustic_aperture(d_ac, t_ac, ap, valid, job.device) if blend > 0 else None
     if job.config.speech_language != "en":
-        # Not English: English word recognition places few openings where they are (planned Mandarin +0.06),
-        # the first formant +0.38 (docs/benchmarks.md). Phones, where given, only close the lips.
-        heard = heard_aperture(formant_openness(job.samples, job.n_out, job.fps), drive.vad, person)
-        closed = None if drive.shares is None or match >= 0.5 else drive.shares[:, CLOSED] >= 0.5
-        targets = heard_targets(person, drive.vad, heard, closed, acoustic, blend, fps=job.fps)
-        lost = np.zeros(job.n_out, bool)
+        # English words recognised in another language place few openings where they are (docs/benchmarks.md).
+        targets = heard_targets(person, drive, job.samples, acoustic, blend, match >= 0.5, job.fps)
     else:
         targets = predict_targets(person, drive.vad, drive.shares, acoustic, blend, same_voice=match >= 0.5,
                                   fps=job.fps)
         lost = unrecognised(drive.phones, drive.vad, job.fps)
-    if lost.any():
-        # Where recognition failed, the first formant is what there is to follow (planned with every speech frame
-        # counted as failed, bench/plan_quality.py on the shared people: Mandarin +0.38, English TTS +0.21, other
-        # real speakers +0.22, where loudness, the earlier fallback, gave +0.04, +0.03 and -0.18).
-        heard = formant_openness(job.samples, job.n_out, job.fps)
-        targets[lost, 0] = heard_aperture(heard, drive.vad, person)[lost]
-        targets[:, 0] = _limit_speed(targets[:, 0], person, job.fps)  # no jump where the two kinds meet
+        if lost.any():
+            # Where recognition failed, the first formant is what there is to follow (planned with every speech
+            # frame counted as failed, bench/plan_quality.py on the shared people: Mandarin +0.38, English TTS
+            # +0.21, other real speakers +0.22, where loudness, the earlier fallback, gave +0.04, +0.03 and -0.18).
+            heard = formant_openness(job.samples, job.n_out, job.fps)
+            targets[lost, 0] = heard_aperture(heard, drive.vad, person)[lost]
+            targets[:, 0] = _limit_speed(targets[:, 0], person, job.fps)  # no jump where the two kinds meet
     progress(Stage.SELECT, 0.6, note="Choosing template frames", force=True)
     # Expression is matched like head pose: a mouth from a smiling frame on a neutral face (or the reverse)
     # changes the person's expression.
