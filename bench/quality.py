@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/quality.py [--backends auto,retrieval,warp] [--people man_map,glasses] [--tts-clips 8]
         [--cmn-clips 2] [--speech-clips 4] [--quick] [--jobs 1] [--out var/bench/quality.json]
-        [--repo /work/wt-11] [--engine-python PATH] [--keep DIR]
+        [--repo /work/wt-11] [--engine-python PATH] [--keep DIR] [--kinds cmn] [--cmn-speech-language other]
 
 The engine is run only through its CLI (``ENGINE_PYTHON -m inference generate ... --backend B`` with the
 working directory ``--repo``), so this bench works unchanged against any version of the engine, and the judge
@@ -38,6 +38,9 @@ skips rendering a forced backend when ``auto`` already chose that backend for th
 output: valid only while ``auto`` renders exactly as forcing the backend it chose (check this when ``auto``
 changes). ``--light-backends warp`` runs those backends only on ``--light-subset`` (default: recon, 2 TTS, 1
 Mandarin, 1 speech clip per person). ``--resume RUN.json.partial.json`` keeps an interrupted run's rows.
+``--kinds`` keeps only those kinds of clip (``--kinds cmn``: no self-reconstruction either), and
+``--cmn-speech-language other`` renders the Mandarin clips as a user who says the voice is not English would
+(the CLI's ``--speech-language``).
 """
 from __future__ import annotations
 
@@ -377,11 +380,14 @@ def build_cases(people, args, quick):
 class Engine:
     def __init__(self, args):
         self.python, self.repo = args.engine_python, args.repo
+        self.cmn_language = args.cmn_speech_language
         self.rejected = {}
 
     def render(self, case, backend, out):
         cmd = [self.python, "-m", "inference", "generate", "--video", case["template"], "--audio", case["audio"],
                "--out", out, "--backend", backend, "--quiet"]
+        if case["kind"] == "cmn" and self.cmn_language != "en":
+            cmd += ["--speech-language", self.cmn_language]
         t0 = time.monotonic()
         p = subprocess.run(cmd, cwd=self.repo, capture_output=True, text=True)
         wall = time.monotonic() - t0
@@ -527,6 +533,9 @@ def main(argv=None):
     ap.add_argument("--placement-clips", type=int, default=1,
                     help="ring/region (slow) on the first N clips of each kind per person")
     ap.add_argument("--placement-kinds", default=",".join(KINDS), help="the kinds of clip ring/region run on")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="the kinds of clip to run (recon,tts,cmn,speech)")
+    ap.add_argument("--cmn-speech-language", default="en",
+                    help="the engine's --speech-language for the Mandarin clips (other: not English)")
     ap.add_argument("--quick", action="store_true", help="smoke run: recon, 2 TTS, 1 Mandarin, 1 speech per person")
     ap.add_argument("--jobs", type=int, default=1, help="renders in parallel")
     ap.add_argument("--reuse-auto", action="store_true",
@@ -559,11 +568,12 @@ def main(argv=None):
                 engine_python=args.engine_python, engine_commit=git("rev-parse", "--short", "HEAD"),
                 engine_dirty=bool(git("status", "--porcelain", "inference")), lipeval=args.lipeval,
                 load_average_start=os.getloadavg(), cpus=os.cpu_count(), backends=backends,
-                light_backends=sorted(light), reuse_auto=args.reuse_auto, jobs=args.jobs)
+                light_backends=sorted(light), reuse_auto=args.reuse_auto, jobs=args.jobs, kinds=args.kinds,
+                cmn_speech_language=args.cmn_speech_language)
     say(f"engine {args.repo} at {meta['engine_commit']}{' (inference/ modified)' if meta['engine_dirty'] else ''}; "
         f"backends {backends}; people {[Path(p).stem for p in people]}")
 
-    cases = build_cases(people, args, args.quick)
+    cases = [c for c in build_cases(people, args, args.quick) if c["kind"] in args.kinds.split(",")]
     for c in cases:
         prepare_base(c, args)
     say(f"{len(cases)} cases; references ready after {time.time() - t_start:.0f} s")
