@@ -51,12 +51,12 @@ class Config:
     # features replace the log-mels in retrieval's acoustic terms; nothing is downloaded.
     wav2vec2_model: str | None = None
     # The language spoken in the driving audio (``SPEECH_LANGUAGES``). "en": English words are recognised and
-    # the mouth is planned from their phones. "other": the mouth opens with the voice's first formant (F1 rises
-    # as the jaw opens, in any language), with no word recognition; English recognition on another language
-    # places few openings where they are (planned Mandarin sync +0.06, against +0.38 this way), while English
-    # loses about half its sync this way. Phones passed to ``generate(phones=...)`` by a typed script are exact
-    # in any language: the caller asks for "en" then. Only the retrieval backend plans from phones; the neural
-    # backends hear any language as sound and ignore it.
+    # the mouth is planned from their phones. "other": no words are recognised; the mouth opens with the voice's
+    # first formant (F1 rises as the jaw opens, in any language) and all-phone decoding places its pauses and
+    # P/B/M closures (retrieval.model.heard_targets). Planned Mandarin sync +0.07 as "en", +0.38 as "other";
+    # English +0.46 as "en", +0.28 as "other". Phones passed to ``generate(phones=...)`` by a typed script are
+    # exact in any language: the caller asks for "en" then. Only the retrieval backend plans from phones; the
+    # other backends hear any language as sound and ignore this.
     speech_language: str = "en"
     # Per-frame mouth choices and targets are added to the report when True (benchmarks use them).
     debug: bool = False

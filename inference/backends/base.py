@@ -18,8 +18,8 @@ from ..template import MouthCache, Track
 
 
 # A voice in another language (Config.speech_language "other") opens with its first formant; all-phone decoding
-# (a quarter of word recognition's CPU) still places its pauses and P/B/M closures: planned Mandarin +0.375
-# with it, +0.293 with no phones (retrieval.model.heard_targets).
+# (about a quarter of word recognition's CPU) still places its pauses and P/B/M closures: planned Mandarin
+# +0.375 with it, +0.293 with no phones (retrieval.model.heard_targets).
 OTHER_LANGUAGE_PHONES: str | None = "phones"
 
 

@@ -329,9 +329,11 @@ def heard_targets(model: PersonModel, drive, samples: np.ndarray, acoustic=None,
     any (all-phone decoding: no English words), plan the rest as on the phone path (``predict_targets``): short
     pauses bridged, long ones at rest, P/B/M closed. ``drive`` the ``SpeechAnalysis`` of ``samples``.
 
-    Measured on the plan (``bench/plan_quality.py --speech-language other``, the five shared people): Mandarin
-    +0.375 with all-phone decoding, +0.293 with no phones at all (every pause at rest: real mouths stay parted
-    through short ones) and +0.07 as English; English TTS +0.27 against +0.46 as English."""
+    Measured on the plan (``bench/plan_quality.py --tts-clips 8 --speech-language other``, the five shared
+    people): Mandarin sync +0.375 (as English: +0.073). With no phones at all +0.293 (every short pause at rest,
+    where real mouths stay parted); with all-phone decoding but no P/B/M closures +0.384, within noise of
+    +0.375, while the closures close 0.892 of Mandarin's true P/B/M instead of 0.843 and halve what marking an
+    English voice "other" costs (English TTS +0.279 instead of +0.193; +0.461 as English)."""
     shares = drive.shares
     if shares is None:  # no phones: all silence, so only the voice activity sets pauses
         shares = np.zeros((len(drive.vad), N_CLASSES), np.float32)
