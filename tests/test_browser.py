@@ -51,11 +51,16 @@ def test_a_person_makes_a_batch_and_manages_the_results(page, personas, tmp_path
     assert page.locator('.slot[data-kind="video"] .preview video').count() == 1
     screenshot(page, "workspace-en")
 
+    # The voice is said to be in another language: the batch is planned that way, each video alike.
+    page.select_option("#speech_language", "other")
     page.click("#generate")
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
     job_url = page.url
+    assert "Language: Another language" in page.inner_text(".job-head")
     wait_until(page, "document.querySelectorAll('.result[data-state=succeeded]').length === 2",
                      timeout=240_000)
+    first = Result.objects.get(pk=int(page.locator(".result").first.get_attribute("data-result")))
+    assert first.job.speech_language == "other"
     assert page.locator(".result .progress").evaluate_all(
         "bars => bars.map(bar => bar.getAttribute('aria-valuenow'))") == ["100", "100"]
     assert page.locator(".result .log li").count() >= 4

@@ -15,8 +15,10 @@ PARAGRAPH = "Hello, and welcome. Today I will show you how to make a video from 
 
 def test_a_person_types_a_script_previews_it_and_gets_a_batch_of_videos(page, personas):
     sign_in(page, "mei")
+    page.select_option("#speech_language", "other")  # then the person types a script after all
     page.check("input[name=voice-source][value=script]")
     assert page.is_hidden('.slot[data-kind="audio"] .drop')
+    assert page.is_hidden("#speech_language")  # a script's sounds are known: no language to say
     page.fill("#script-text", PARAGRAPH)
     counts = page.inner_text("#script-counts")
     assert counts.startswith(f"{len(PARAGRAPH)} characters · about ") and counts.endswith(" s spoken")
@@ -39,6 +41,7 @@ def test_a_person_types_a_script_previews_it_and_gets_a_batch_of_videos(page, pe
                      timeout=300_000)
     job = Job.objects.get()
     assert job.script == PARAGRAPH and job.audio.kind == "audio" and job.phones
+    assert job.speech_language == "en"
     wait_until(page, "document.querySelectorAll('.result video').length === 2", timeout=30_000)
     assert "Speaking the script" in page.locator(".result .log").first.inner_text()
 
