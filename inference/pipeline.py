@@ -80,7 +80,7 @@ def _generate(video, audio, output, partial, config, progress, known_phones) -> 
     template_samples = media.load_audio(video) if vinfo.has_audio and backend.uses_speech else None
     background = None
     # How the driving audio's phones are found: known phones (a typed script's, or heard by an earlier run)
-    # replace them, and a voice in another language may need none (Config.speech_language).
+    # replace them, and a voice in another language gets no word recognition (Config.speech_language).
     drive_decoding = backend.drive_phones() if known_phones is None else None
     if backend.uses_phones:
         from .phones import BackgroundPhones
