@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -44,6 +45,9 @@ def workspace(request):
         "length_policies": Job.LengthPolicy.choices,
         "qualities": Job.Quality.choices,
         "speech_languages": Job.SpeechLanguage.choices,
+        # The page's own language is the best first guess at the voice's: someone working in Chinese mostly
+        # uploads voices that do not speak English, and English recognition on them barely moves the lips.
+        "speech_language": Job.SpeechLanguage.ENGLISH if get_language().startswith("en") else Job.SpeechLanguage.OTHER,
         "voices": [voice.to_dict() for voice in voices.list_voices(settings.VOICES_DIRS)],
         **_library(request.user, membership.team),
     }

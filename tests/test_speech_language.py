@@ -61,9 +61,18 @@ def test_the_refusal_is_translated(api_for, personas, tmp_path):
 def test_the_workspace_asks_for_the_language_of_an_uploaded_voice(client_for, personas):
     page = client_for(personas.member).get(reverse("home")).content.decode()
     assert '<label for="speech_language">Language of the voice</label>' in page
-    assert '<option value="en">English</option><option value="other">Another language</option>' in page
+    assert '<option value="en" selected>English</option><option value="other">Another language</option>' in page
     chinese = client_for(personas.member).get(reverse("home"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert '<option value="other">其他语言</option>' in chinese and "声音的语言" in chinese
+    assert '<option value="other" selected>其他语言</option>' in chinese and "声音的语言" in chinese
+
+
+def test_a_page_in_chinese_guesses_that_the_voice_is_not_english_and_an_english_page_that_it_is(client_for,
+                                                                                                 personas):
+    client = client_for(personas.member)
+    english = client.get(reverse("home")).content.decode()
+    chinese = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '<option value="en" selected>' in english and '<option value="other" selected>' not in english
+    assert '<option value="other" selected>' in chinese and '<option value="en" selected>' not in chinese
 
 
 def test_the_job_the_player_and_the_gallery_show_a_voice_in_another_language(client_for, personas, tmp_path,
