@@ -60,3 +60,25 @@ def test_a_cut_cross_fades_except_where_the_lips_are_planned_shut():
     other, weight = crossfades(sources, shut=shut)
     assert (other[3:5] == -1).all() and (weight[3:5] == 0).all()
     assert other[5] == 15 and weight[5] > 0  # the fade goes on once the lips part
+
+
+def test_a_source_mouth_off_to_one_side_is_moved_across_onto_the_base_frames_mouth():
+    # A turned head's mouth moves sideways against its eyes and nose, which the fit cannot follow: the source's
+    # upper lip sits 6 px right of the base frame's.
+    base = _face()
+    source = base.copy()
+    source[[0, 13, 14, 61, 291, 82, 87, 312, 317, 152], 0] += 6.0  # the same face, its mouth 6 px to the right
+    h, w = 240, 200
+    patch = np.full((h, w, 3), 200, np.uint8)
+    patch[:, :106] = 20  # a vertical edge at x=106: the source's mouth centre plus its offset
+    renderer = MouthRenderer(w, h, "cpu", None, source[None], np.ones(1, bool))
+    out = renderer.reshape(patch, (0, 0, w, h), base, source, target=0.1)
+
+    def edge(row):
+        k = int(np.nonzero(out[row, :, 0] >= 110)[0][0])
+        return k - 1 + (110 - out[row, k - 1, 0]) / (out[row, k, 0] - out[row, k - 1, 0])
+
+    # At the lips the edge moved back onto the base's mouth centre line (x=100), and so did the whole mouth.
+    assert abs(edge(100) - 99.5) < 0.75 and abs(edge(120) - 99.5) < 1.0
+    # Above the nose nothing moves.
+    assert np.array_equal(out[:70], patch[:70].astype(np.float32))

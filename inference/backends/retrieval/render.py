@@ -4,8 +4,8 @@ face, reshaped to the frame's target opening, and cross-faded with the previous 
 Why reshape: a few seconds of template rarely hold the exact shape every moment needs (no fully closed frame,
 no wide vowel where one is due); choosing whole frames alone left m/b/p half open and wide vowels damped. The
 chosen mouth is moved by a smooth displacement field over the lower face: the upper lip to where the base
-frame's upper lip is (so the paste sits where the person's mouth is), the lower lip and jaw so the inner-lip
-gap is the target's. Opening beyond what the source shows darkens the new gap like a mouth's inside.
+frame's upper lip is, across and up or down (so the paste sits where the person's mouth is), the lower lip and
+jaw so the inner-lip gap is the target's. Opening beyond what the source shows darkens the new gap like a mouth's inside.
 """
 from __future__ import annotations
 
@@ -130,10 +130,14 @@ class MouthRenderer:
         b = base_lm - [x0, y0]
         s = src_lm - [x0, y0]
         shift = float(np.clip(b[0, 1] - s[0, 1], -MAX_LIP_SHIFT * d, MAX_LIP_SHIFT * d))
+        # Across as well: the fit on the eyes and nose cannot follow a turned head's mouth, which sits in front
+        # of them and moves sideways relative to them as the head turns (measured on the shared portrait clip:
+        # the upper lip's worst frames were 0.05-0.07 interocular distances off, nearly all of it sideways).
+        across = float(np.clip(b[0, 0] - s[0, 0], -MAX_LIP_SHIFT * d, MAX_LIP_SHIFT * d))
         gap = _aperture_px(s)
         delta = float(np.clip(target * d - gap, -gap, MAX_OPEN * d))
         out = patch.astype(np.float32)
-        if abs(shift) < 0.3 and abs(delta) < 0.3:
+        if abs(shift) < 0.3 and abs(delta) < 0.3 and abs(across) < 0.3:
             return out
         mx = float(b[list(MOUTH_CORNERS), 0].mean())
         half = max(float(np.linalg.norm(b[MOUTH_CORNERS[0]] - b[MOUTH_CORNERS[1]])) / 2, 1.0)
@@ -142,7 +146,7 @@ class MouthRenderer:
         # The field moves the lips' sides less than their middle, so the mean inner-lip gap (what the target is)
         # would open or close by less than asked: measured, reshaped frames fell 0.02 short of their targets
         # both ways. The middle is moved as much more as the gap needs.
-        amplitude = delta / _gap_gain(s, geo, shift, delta)
+        amplitude = delta / _gap_gain(s + [across, 0.0], geo, shift, delta)
         amplitude = max(amplitude, -max(float(s[14, 1] - s[13, 1]), 0.0))  # the lower lip never crosses the upper
         ys = np.arange(h, dtype=np.float32)[:, None]
         xs = np.arange(w, dtype=np.float32)[None, :]
@@ -156,16 +160,18 @@ class MouthRenderer:
         r0, r1 = int(rows[0]), int(rows[-1]) + 1
         ys = ys[r0:r1]
         dy = _displacement(ys, xs, geo, shift, amplitude, clip, np.exp).astype(np.float32, copy=False)
-        # Each pixel samples the patch at (x, y - dy): bilinear, the border repeated (as torch's grid_sample
-        # with align_corners and border padding did).
-        map_x = np.ascontiguousarray(np.broadcast_to(xs, dy.shape))
-        out[r0:r1] = cv2.remap(out, map_x, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # The sideways move is the upper lip's vertical shift field with ``across`` in place of ``shift``: the
+        # whole mouth moves, fading out above the upper lip, below the chin and towards the cheeks.
+        dx = _displacement(ys, xs, geo, across, 0.0, clip, np.exp).astype(np.float32, copy=False)
+        # Each pixel samples the patch at (x - dx, y - dy): bilinear, the border repeated (as torch's
+        # grid_sample with align_corners and border padding did).
+        out[r0:r1] = cv2.remap(out, xs - dx, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         opened = delta - 0.5 * max(gap, 0.0)
         if opened > 1.0:
             # A gap opened beyond the source's own: shade it like the inside of a mouth, more the less of it the
             # source showed.
             # The moved inner-lip outline, in FaceMesh's order (upper lip left to right, then the lower lip back).
-            lip = s[list(INNER_LIPS)].astype(np.float32) + [0.0, shift]
+            lip = s[list(INNER_LIPS)].astype(np.float32) + [across, shift]
             lip[11:, 1] += amplitude * np.clip(1 - ((lip[11:, 0] - mx) / half) ** 2, 0, 1)
             shade = np.zeros((h, w), dtype=np.uint8)
             cv2.fillPoly(shade, [np.round(lip).astype(np.int32)], 255)
@@ -173,7 +179,8 @@ class MouthRenderer:
             _blend_towards(out, np.array([45.0, 20.0, 22.0], np.float32), shade,
                            min(0.8, opened / max(0.08 * d, 1.0)))
         if gap > 1.0 and target * d < 0.5 * gap:
-            out = self._seal(out, s, shift, amplitude, mx, half, d, closing=min(1.0, (gap - target * d) / gap))
+            out = self._seal(out, s + [across, 0.0], shift, amplitude, mx, half, d,
+                             closing=min(1.0, (gap - target * d) / gap))
         return out
 
     def _seal(self, out, s, shift, delta, mx, half, d, closing):
