@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from inference.backends.retrieval.render import MouthRenderer
+from inference.backends.retrieval.render import MouthRenderer, lip_midlines
 
 
 def _face():
@@ -64,15 +64,15 @@ def test_a_cut_cross_fades_except_where_the_lips_are_planned_shut():
 
 def test_a_source_mouth_off_to_one_side_is_moved_across_onto_the_base_frames_mouth():
     # A turned head's mouth moves sideways against its eyes and nose, which the fit cannot follow: the source's
-    # upper lip sits 6 px right of the base frame's.
+    # upper lip sits 6 px right of the base frame's (lip_midlines says so: -6 px across).
     base = _face()
     source = base.copy()
-    source[[0, 13, 14, 61, 291, 82, 87, 312, 317, 152], 0] += 6.0  # the same face, its mouth 6 px to the right
+    source[[0, 37, 267, 13, 14, 61, 291, 82, 87, 312, 317, 152], 0] += 6.0  # the same face, its mouth 6 px to the right
     h, w = 240, 200
     patch = np.full((h, w, 3), 200, np.uint8)
     patch[:, :106] = 20  # a vertical edge at x=106: the source's mouth centre plus its offset
     renderer = MouthRenderer(w, h, "cpu", None, source[None], np.ones(1, bool))
-    out = renderer.reshape(patch, (0, 0, w, h), base, source, target=0.1)
+    out = renderer.reshape(patch, (0, 0, w, h), base, source, target=0.1, across=-6.0)
 
     def edge(row):
         k = int(np.nonzero(out[row, :, 0] >= 110)[0][0])
@@ -82,3 +82,22 @@ def test_a_source_mouth_off_to_one_side_is_moved_across_onto_the_base_frames_mou
     assert abs(edge(100) - 99.5) < 0.75 and abs(edge(120) - 99.5) < 1.0
     # Above the nose nothing moves.
     assert np.array_equal(out[:70], patch[:70].astype(np.float32))
+
+
+def test_the_lips_sideways_offset_follows_a_turning_head_without_its_landmarks_frame_to_frame_noise():
+    # 40 frames of a face whose eyes and nose stay put while its upper lip drifts 0.1 interocular distances to
+    # the right (a head turning), each frame's lip landmarks off by up to 1.5 px of noise.
+    rng = np.random.default_rng(0)
+    raw = np.repeat(_face()[None], 40, 0)
+    drift = np.linspace(0.0, 10.0, 40)
+    raw[:, [0, 37, 267], 0] += (drift + rng.uniform(-1.5, 1.5, 40))[:, None]
+    valid = np.ones(40, bool)
+    valid[20] = False  # a frame with no face
+    mid = lip_midlines(raw, valid)
+    assert np.isnan(mid[20])
+    inner = np.r_[3:18, 23:37]  # away from the ends, where the average holds fewer frames
+    # In interocular distances (100 px here), relative to the middle frame: the drift, with the noise averaged.
+    expected = (drift - drift[21]) / 100.0
+    assert np.abs((mid - mid[21])[inner] - expected[inner]).max() < 0.012
+    noisy = raw[:, 0, 0] / 100.0
+    assert np.std(np.diff(mid[inner])) < 0.5 * np.std(np.diff(noisy[inner]))

@@ -70,10 +70,10 @@ class Retrieval(Backend):
                 if other[i] >= 0 and other[i] < len(track):
                     blend.append((int(other[i]), float(weight[i])))
                 # Placed with the base frame's own landmarks: smoothed ones lag a turning head.
-                if not renderer.apply(frame, track.raw[b], float(targets[i, 0]), blend):
+                if not renderer.apply(frame, track.raw[b], float(targets[i, 0]), blend, base=b):
                     own[i] = True
                     for j in _neighbours(track, b, float(targets[i, 0])):
-                        if renderer.apply(frame, track.raw[b], float(targets[i, 0]), [(j, 1.0)]):
+                        if renderer.apply(frame, track.raw[b], float(targets[i, 0]), [(j, 1.0)], base=b):
                             break
             else:
                 kept[i] = True

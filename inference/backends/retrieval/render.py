@@ -13,12 +13,14 @@ import math
 
 import numpy as np
 
-from ...composite import Compositor, apply, lower_face_outline
-from ...face import INNER_LIP_PAIRS, INNER_LIPS, MOUTH_CORNERS, interocular
+from ...composite import Compositor, apply, lower_face_outline, similarity
+from ...face import EYE_CORNERS, INNER_LIP_PAIRS, INNER_LIPS, MOUTH_CORNERS, STABLE_POINTS, interocular
 
 FADE_FRAMES = 3  # a cut between template runs is cross-faded over this many frames
 MAX_LIP_SHIFT = 0.12  # interocular distances the source's upper lip may be moved to meet the base's
 MAX_OPEN = 0.35  # interocular distances the reshape may open a mouth beyond its source
+UPPER_LIP = [0, 37, 267]  # FaceMesh: the upper outer lip's middle and two points either side of it
+MIDLINE_FRAMES = 5  # template frames the lip's sideways offset is averaged over, centred
 
 
 def crossfades(sources: np.ndarray, fade: int = FADE_FRAMES, shut: np.ndarray | None = None):
@@ -81,6 +83,34 @@ def _aperture_px(lm: np.ndarray) -> float:
     return float(np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in INNER_LIP_PAIRS]))
 
 
+def lip_midlines(raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Where each template frame's upper lip sits across the face, float32 (N,) in interocular distances along
+    the eye line, relative to where the stable points (eyes, nose) put the face (NaN for frames with no face).
+
+    A turned head's mouth moves sideways against its eyes and nose, which the paste's fit on those points cannot
+    follow. The offset is averaged over MIDLINE_FRAMES centred frames: the whole track is known before the
+    render, so this costs no lag, and single-frame landmark noise (about 0.01 interocular distances) would
+    otherwise shake the pasted mouth sideways (measured: more lip jumps than the placement gained)."""
+    n = len(raw)
+    out = np.full(n, np.nan, np.float32)
+    good = np.flatnonzero(valid)
+    if not len(good):
+        return out
+    stable = list(STABLE_POINTS)
+    ref = raw[good[len(good) // 2]].astype(np.float64)
+    eyes = ref[EYE_CORNERS[1]] - ref[EYE_CORNERS[0]]
+    d = max(float(np.linalg.norm(eyes)), 1.0)
+    axis = eyes / d
+    for j in good:
+        m = similarity(raw[j][stable].astype(np.float64), ref[stable])
+        out[j] = float((apply(m, raw[j][UPPER_LIP].astype(np.float64)).mean(0) - ref[stable].mean(0)) @ axis) / d
+    known = ~np.isnan(out)
+    kernel = np.ones(MIDLINE_FRAMES, np.float32)
+    total = np.convolve(np.where(known, out, 0), kernel, mode="same")
+    count = np.convolve(known.astype(np.float32), kernel, mode="same")
+    return np.where(known, total / np.maximum(count, 1), np.nan).astype(np.float32)
+
+
 class MouthRenderer:
     """Pastes planned mouths onto base frames. ``mouths`` is the template's ``MouthCache``, ``raw`` its
     unsmoothed landmarks (N, 478, 2), ``valid`` (N,) bool."""
@@ -93,11 +123,14 @@ class MouthRenderer:
         self.device = device
         self.compositor = Compositor(width, height, device)
         self.mouths, self.raw, self.valid = mouths, raw, valid
+        self.midline = lip_midlines(raw, valid)
 
-    def apply(self, frame: np.ndarray, base_lm: np.ndarray, target: float, sources: list[tuple[int, float]]) -> bool:
+    def apply(self, frame: np.ndarray, base_lm: np.ndarray, target: float, sources: list[tuple[int, float]],
+              base: int | None = None) -> bool:
         """Paste onto I420 ``frame`` (in place) the blend of ``sources`` [(template frame, weight), ...],
-        reshaped so its inner-lip gap is ``target`` (interocular distances). False when the main source does not
-        line up with the base frame (the frame keeps its own mouth)."""
+        reshaped so its inner-lip gap is ``target`` (interocular distances). ``base``: the template frame
+        ``frame`` shows, whose upper lip the sources are moved across onto (None: not moved across). False when
+        the main source does not line up with the base frame (the frame keeps its own mouth)."""
         fits = []
         for s, w in sources:
             m = self.compositor.align(base_lm, self.raw[s]) if self.valid[s] else None
@@ -110,19 +143,23 @@ class MouthRenderer:
         box, mask = self.compositor.region(base_lm, outline, inside_face=True)
         total = sum(w for _, w, _ in fits)
         patch = None
+        d = interocular(base_lm)
         for s, w, m in fits:
             src, origin = self.mouths.get(s)
+            across = 0.0 if base is None else float(np.nan_to_num(self.midline[base] - self.midline[s])) * d
             moved = self.reshape(self.compositor.source_patch(src, origin, m, box), box, base_lm,
-                                 apply(m, self.raw[s]), target)
+                                 apply(m, self.raw[s]), target, across)
             patch = moved * (w / total) if patch is None else patch + moved * (w / total)
         self.compositor.paste(frame, base_lm, np.clip(patch.round(), 0, 255).astype(np.uint8), box, mask,
                               spare_sides=True)
         return True
 
-    def reshape(self, patch: np.ndarray, box, base_lm: np.ndarray, src_lm: np.ndarray, target: float) -> np.ndarray:
+    def reshape(self, patch: np.ndarray, box, base_lm: np.ndarray, src_lm: np.ndarray, target: float,
+                across: float = 0.0) -> np.ndarray:
         """``patch`` (h, w, 3 uint8, aligned to ``box``) with its lips moved: the upper lip onto the base frame's
-        upper lip, the lower lip and jaw so the inner gap is ``target`` interocular distances. ``src_lm`` are the
-        source's landmarks already mapped into the base frame. Returns float32 (h, w, 3)."""
+        upper lip (down or up, and ``across`` pixels sideways), the lower lip and jaw so the inner gap is
+        ``target`` interocular distances. ``src_lm`` are the source's landmarks already mapped into the base
+        frame. Returns float32 (h, w, 3)."""
         import cv2
 
         x0, y0, w, h = box
@@ -130,10 +167,9 @@ class MouthRenderer:
         b = base_lm - [x0, y0]
         s = src_lm - [x0, y0]
         shift = float(np.clip(b[0, 1] - s[0, 1], -MAX_LIP_SHIFT * d, MAX_LIP_SHIFT * d))
-        # Across as well: the fit on the eyes and nose cannot follow a turned head's mouth, which sits in front
-        # of them and moves sideways relative to them as the head turns (measured on the shared portrait clip:
-        # the upper lip's worst frames were 0.05-0.07 interocular distances off, nearly all of it sideways).
-        across = float(np.clip(b[0, 0] - s[0, 0], -MAX_LIP_SHIFT * d, MAX_LIP_SHIFT * d))
+        # Across as well (lip_midlines): measured on the shared portrait clip, the upper lip's worst frames were
+        # 0.05-0.07 interocular distances off, nearly all of it sideways.
+        across = float(np.clip(across, -MAX_LIP_SHIFT * d, MAX_LIP_SHIFT * d))
         gap = _aperture_px(s)
         delta = float(np.clip(target * d - gap, -gap, MAX_OPEN * d))
         out = patch.astype(np.float32)
