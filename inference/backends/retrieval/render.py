@@ -83,14 +83,16 @@ def _aperture_px(lm: np.ndarray) -> float:
     return float(np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in INNER_LIP_PAIRS]))
 
 
-def lip_midlines(raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Where each template frame's upper lip sits across the face, float32 (N,) in interocular distances along
-    the eye line, relative to where the stable points (eyes, nose) put the face (NaN for frames with no face).
+def lip_midlines(raw: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each template frame's upper lip sits across the face: float32 (N,) in interocular distances along
+    the eye line, relative to where the stable points (eyes, nose) put the face (NaN for frames with no face),
+    as measured and averaged over MIDLINE_FRAMES centred frames.
 
     A turned head's mouth moves sideways against its eyes and nose, which the paste's fit on those points cannot
-    follow. The offset is averaged over MIDLINE_FRAMES centred frames: the whole track is known before the
-    render, so this costs no lag, and single-frame landmark noise (about 0.01 interocular distances) would
-    otherwise shake the pasted mouth sideways (measured: more lip jumps than the placement gained)."""
+    follow. A source mouth is moved by its averaged offset (the whole track is known before the render, so this
+    costs no lag): moved by its own frame's landmarks, their noise (about 0.01 interocular distances) shook the
+    pasted mouth sideways (measured: more lip jumps than the placement gained). The base frame's offset as
+    measured is where its own mouth is."""
     n = len(raw)
     out = np.full(n, np.nan, np.float32)
     good = np.flatnonzero(valid)
@@ -108,7 +110,7 @@ def lip_midlines(raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
     kernel = np.ones(MIDLINE_FRAMES, np.float32)
     total = np.convolve(np.where(known, out, 0), kernel, mode="same")
     count = np.convolve(known.astype(np.float32), kernel, mode="same")
-    return np.where(known, total / np.maximum(count, 1), np.nan).astype(np.float32)
+    return out, np.where(known, total / np.maximum(count, 1), np.nan).astype(np.float32)
 
 
 class MouthRenderer:
@@ -123,7 +125,7 @@ class MouthRenderer:
         self.device = device
         self.compositor = Compositor(width, height, device)
         self.mouths, self.raw, self.valid = mouths, raw, valid
-        self.midline = lip_midlines(raw, valid)
+        self.midline, self.midline_mean = lip_midlines(raw, valid)
 
     def apply(self, frame: np.ndarray, base_lm: np.ndarray, target: float, sources: list[tuple[int, float]],
               base: int | None = None) -> bool:
@@ -146,7 +148,7 @@ class MouthRenderer:
         d = interocular(base_lm)
         for s, w, m in fits:
             src, origin = self.mouths.get(s)
-            across = 0.0 if base is None else float(np.nan_to_num(self.midline[base] - self.midline[s])) * d
+            across = 0.0 if base is None else float(np.nan_to_num(self.midline[base] - self.midline_mean[s])) * d
             moved = self.reshape(self.compositor.source_patch(src, origin, m, box), box, base_lm,
                                  apply(m, self.raw[s]), target, across)
             patch = moved * (w / total) if patch is None else patch + moved * (w / total)
