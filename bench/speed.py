@@ -9,6 +9,8 @@ Inputs are built from the shared clips inside the bench (nothing large is commit
 - driving audio: the shared speech clips concatenated to the output length (30 s or 180 s).
 - ``KIND:SECONDS:batch``: the job's second video in batch mode (one audio, many videos), which gets the phones
   its first video heard (``Report.heard_phones``, kept on the job by the worker) instead of recognising them.
+- ``KIND:SECONDS:other``: the voice marked as another language (``Config.speech_language="other"``), which is
+  decoded into phones only, with no English word recognition. Both suffixes combine (``1080p:30:batch:other``).
 
 Each measurement runs in a fresh subprocess so ``ru_maxrss`` is that job's own peak. The generate process
 imports torch, mediapipe and the speech models before the clock starts, as a worker that has served one job
@@ -95,7 +97,7 @@ def write_wav(path, samples, rate=16000):
             out.mux(p)
 
 
-def run_generate(video, audio, out, backend, heard=False):
+def run_generate(video, audio, out, backend, heard=False, language="en"):
     t0 = time.time()
     import cv2  # noqa: F401
     import mediapipe  # noqa: F401
@@ -113,9 +115,10 @@ def run_generate(video, audio, out, backend, heard=False):
         from inference import media
         from inference.phones import BackgroundPhones
 
-        phones = BackgroundPhones([media.load_audio(audio)]).result()[0]
+        phones = BackgroundPhones([media.load_audio(audio)], [language == "en"]).result()[0]
     t = time.time()
-    report = inference.generate(video, audio, out, inference.Config(backend=backend), phones=phones)
+    report = inference.generate(video, audio, out, inference.Config(backend=backend, speech_language=language),
+                                phones=phones)
     wall = time.time() - t
     return {"wall_s": wall, "import_s": cold, "frames": report.frames_out, "backend": report.backend,
             "stages": report.seconds, "template_frames": report.template_frames}
@@ -153,16 +156,16 @@ def peak_rss_mb() -> float:
 
 def child(args):
     if args.run == "generate":
-        result = run_generate(args.video, args.audio, args.output, args.backend, args.heard)
+        result = run_generate(args.video, args.audio, args.output, args.backend, args.heard, args.speech_language)
     else:
         result = run_transcode(args.video, args.audio, args.output)
     result["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(result))
 
 
-def measure(mode, video, audio, out, backend="auto", heard=False):
+def measure(mode, video, audio, out, backend="auto", heard=False, language="en"):
     cmd = [sys.executable, __file__, "--run", mode, "--video", video, "--audio", audio, "--output", out,
-           "--backend", backend] + (["--heard"] if heard else [])
+           "--backend", backend, "--speech-language", language] + (["--heard"] if heard else [])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -181,6 +184,7 @@ def main():
     parser.add_argument("--audio")
     parser.add_argument("--output")
     parser.add_argument("--heard", action="store_true")
+    parser.add_argument("--speech-language", default="en")
     parser.add_argument("--repeat", type=int, default=1, help="transcode/generate pairs per case (median reported)")
     args = parser.parse_args()
     if args.run:
@@ -189,7 +193,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         templates = {}
         for case in args.cases.split(","):
-            kind, seconds, *batch = case.split(":")
+            kind, seconds, *extra = case.split(":")
             if kind not in templates:
                 templates[kind] = build_template(kind, args.media, os.path.join(tmp, f"template_{kind}.mp4"))
             audio = build_audio(args.media, os.path.join(tmp, f"audio_{seconds}.wav"), float(seconds))
@@ -197,7 +201,7 @@ def main():
             for _ in range(args.repeat):
                 base = measure("transcode", templates[kind], audio, os.path.join(tmp, "bare.mp4"))
                 gen = measure("generate", templates[kind], audio, os.path.join(tmp, "gen.mp4"), args.backend,
-                              heard=batch == ["batch"])
+                              heard="batch" in extra, language="other" if "other" in extra else "en")
                 pairs.append((base, gen))
             # The pair whose ratio is the median: on a shared machine the transcode alone varies by a quarter
             # between runs, so one pair can say 1.5x or 1.9x of the same code.
