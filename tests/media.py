@@ -75,3 +75,18 @@ def write_long_silence(path, seconds, rate=8000):
         fh.write(header)
         fh.truncate(len(header) + size)
     return path
+
+
+def vowel(f1, seconds, rate=16000, pitch=120.0, f2=1500.0):
+    """A synthetic voiced vowel, float32 samples: a glottal pulse train through two resonators (F1, F2),
+    normalised to a 0.3 peak. The first formant (F1) rises as a real jaw opens: 300 Hz "ee", 800 Hz "aa"."""
+    n = int(seconds * rate)
+    x = np.zeros(n)
+    x[:: int(rate / pitch)] = 1.0
+    for freq, bandwidth in ((f1, 80.0), (f2, 120.0)):
+        r, theta = np.exp(-np.pi * bandwidth / rate), 2 * np.pi * freq / rate
+        y = np.zeros(n)
+        for i in range(n):
+            y[i] = x[i] + 2 * r * np.cos(theta) * y[i - 1] - r * r * y[i - 2] if i >= 2 else x[i]
+        x = y
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)

@@ -5,6 +5,7 @@ import pytest
 import inference
 from inference.backends.retrieval import model as retrieval
 from inference.speech import CLOSED, N_CLASSES, SIL
+from tests.media import vowel
 
 
 def _shares(classes):
@@ -261,26 +262,12 @@ def test_the_open_level_is_the_widest_the_person_opens_even_between_phrases():
     assert model.open_aperture == pytest.approx(0.3)
 
 
-def _vowel(f1, seconds, rate=16000, pitch=120.0, f2=1500.0):
-    """A voiced vowel: a glottal pulse train through two resonators (F1, F2), normalised."""
-    n = int(seconds * rate)
-    x = np.zeros(n)
-    x[:: int(rate / pitch)] = 1.0
-    for freq, bandwidth in ((f1, 80.0), (f2, 120.0)):
-        r, theta = np.exp(-np.pi * bandwidth / rate), 2 * np.pi * freq / rate
-        y = np.zeros(n)
-        for i in range(n):
-            y[i] = x[i] + 2 * r * np.cos(theta) * y[i - 1] - r * r * y[i - 2] if i >= 2 else x[i]
-        x = y
-    return (0.3 * x / np.abs(x).max()).astype(np.float32)
-
-
 def test_the_phone_free_fallback_opens_with_the_first_formant():
     from inference.speech import formant_openness
 
     # "ee aa ee aa" at one loudness, with pauses: only the first formant tells the vowels apart.
     gap = np.zeros(int(0.2 * 16000), np.float32)
-    parts = [gap, _vowel(300, 0.4), gap, _vowel(800, 0.4), gap, _vowel(300, 0.4), gap, _vowel(800, 0.4), gap]
+    parts = [gap, vowel(300, 0.4), gap, vowel(800, 0.4), gap, vowel(300, 0.4), gap, vowel(800, 0.4), gap]
     samples = np.concatenate(parts)
     fps = 25.0
     openness = formant_openness(samples, int(len(samples) / 16000 * fps), fps)

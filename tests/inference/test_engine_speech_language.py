@@ -9,29 +9,16 @@ from inference.backends.base import Job
 from inference.backends.retrieval import model as retrieval
 from inference.config import Config
 from inference.template import Track
+from tests.media import vowel
 
 FPS = 25.0
 RATE = 16000
 
 
-def _vowel(f1, seconds, pitch=120.0, f2=1500.0):
-    """A voiced vowel: a glottal pulse train through two resonators (F1, F2), normalised."""
-    n = int(seconds * RATE)
-    x = np.zeros(n)
-    x[:: int(RATE / pitch)] = 1.0
-    for freq, bandwidth in ((f1, 80.0), (f2, 120.0)):
-        r, theta = np.exp(-np.pi * bandwidth / RATE), 2 * np.pi * freq / RATE
-        y = np.zeros(n)
-        for i in range(n):
-            y[i] = x[i] + 2 * r * np.cos(theta) * y[i - 1] - r * r * y[i - 2] if i >= 2 else x[i]
-        x = y
-    return (0.3 * x / np.abs(x).max()).astype(np.float32)
-
-
 def _vowels():
     """"ee aa ee aa" at one loudness with long pauses: samples, each vowel's inner frames and the voice activity."""
     gap = np.zeros(int(0.8 * RATE), np.float32)
-    parts = [gap, _vowel(300, 0.6), gap, _vowel(800, 0.6), gap, _vowel(300, 0.6), gap, _vowel(800, 0.6), gap]
+    parts = [gap, vowel(300, 0.6), gap, vowel(800, 0.6), gap, vowel(300, 0.6), gap, vowel(800, 0.6), gap]
     samples = np.concatenate(parts)
     n = int(len(samples) / RATE * FPS)
     vad = np.zeros(n, np.float32)
