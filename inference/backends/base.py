@@ -17,12 +17,6 @@ from ..speech import SpeechAnalysis
 from ..template import MouthCache, Track
 
 
-# A voice in another language (Config.speech_language "other") opens with its first formant; all-phone decoding
-# (about a quarter of word recognition's CPU) still places its pauses and P/B/M closures: planned Mandarin
-# +0.375 with it, +0.293 with no phones (retrieval.model.heard_targets).
-OTHER_LANGUAGE_PHONES: str | None = "phones"
-
-
 @dataclass
 class Job:
     """Everything known once the shared stages ran. ``n_out`` output frames at ``fps``; ``bases`` int64 (n_out,)
@@ -96,7 +90,10 @@ class Backend:
         only) or None (none needed)."""
         if not self.uses_phones:
             return None
-        return "words" if self.config.speech_language == "en" else OTHER_LANGUAGE_PHONES
+        # A voice in another language opens with its first formant; all-phone decoding (about a quarter of word
+        # recognition's CPU) still places its pauses and P/B/M closures: planned Mandarin +0.375 with it, +0.293
+        # with no phones (retrieval.model.heard_targets).
+        return "words" if self.config.speech_language == "en" else "phones"
 
     def load(self, progress) -> None:
         """Load models before any media work: a missing or broken file must fail in seconds, as

@@ -345,8 +345,15 @@ def heard_targets(model: PersonModel, drive, samples: np.ndarray, acoustic=None,
     follow = drive.vad >= 0.5
     if not same_voice:  # as on the phone path, a voice's own guess already closes where this person closes
         follow &= shares[:, CLOSED] < 0.5
-    targets[follow, 0] = heard[follow]
-    targets[:, 0] = _limit_speed(targets[:, 0], model, fps)  # no jump where the two kinds meet
+    return follow_heard(targets, heard, follow, model, fps)
+
+
+def follow_heard(targets: np.ndarray, heard: np.ndarray, frames: np.ndarray, model: PersonModel,
+                 fps: float = 25.0) -> np.ndarray:
+    """``targets`` (T, 2) with the aperture of ``frames`` (bool, T) taken from ``heard`` (T,), then the lip speed
+    limit over the whole: no jump where the two kinds of frame meet. Changed in place and returned."""
+    targets[frames, 0] = heard[frames]
+    targets[:, 0] = _limit_speed(targets[:, 0], model, fps)
     return targets
 
 
@@ -479,9 +486,8 @@ def plan(job, progress) -> dict:
             # Where recognition failed, the first formant is what there is to follow (planned with every speech
             # frame counted as failed, bench/plan_quality.py on the shared people: Mandarin +0.38, English TTS
             # +0.21, other real speakers +0.22, where loudness, the earlier fallback, gave +0.04, +0.03 and -0.18).
-            heard = formant_openness(job.samples, job.n_out, job.fps)
-            targets[lost, 0] = heard_aperture(heard, drive.vad, person)[lost]
-            targets[:, 0] = _limit_speed(targets[:, 0], person, job.fps)  # no jump where the two kinds meet
+            heard = heard_aperture(formant_openness(job.samples, job.n_out, job.fps), drive.vad, person)
+            targets = follow_heard(targets, heard, lost, person, job.fps)
     progress(Stage.SELECT, 0.6, note="Choosing template frames", force=True)
     # Expression is matched like head pose: a mouth from a smiling frame on a neutral face (or the reverse)
     # changes the person's expression.

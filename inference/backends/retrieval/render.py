@@ -5,7 +5,8 @@ Why reshape: a few seconds of template rarely hold the exact shape every moment 
 no wide vowel where one is due); choosing whole frames alone left m/b/p half open and wide vowels damped. The
 chosen mouth is moved by a smooth displacement field over the lower face: the upper lip to where the base
 frame's upper lip is, across and up or down (so the paste sits where the person's mouth is), the lower lip and
-jaw so the inner-lip gap is the target's. Opening beyond what the source shows darkens the new gap like a mouth's inside.
+jaw so the inner-lip gap is the target's. Opening beyond what the source shows darkens the new gap like a
+mouth's inside.
 """
 from __future__ import annotations
 
