@@ -108,6 +108,31 @@ def test_a_short_pause_between_words_does_not_shut_the_mouth_but_a_long_one_does
     assert targets[35 - lead] <= model.closed_aperture + 1e-6  # inside the 1 s silence (no rest level set)
 
 
+def test_an_audible_breath_before_speech_parts_the_lips_and_a_quiet_pause_does_not():
+    # Two long pauses before speech: the first silent throughout, the second with an in-breath in its last
+    # 0.4 s (20 dB over the floor), and a noise-floor flicker 2 s before the speech, out of the breath's reach.
+    model = _model()
+    open_class = N_CLASSES - 1
+    classes = [open_class] * 10 + [SIL] * 30 + [open_class] * 10 + [SIL] * 60 + [open_class] * 10
+    vad = np.array([0.0 if c == SIL else 1.0 for c in classes], np.float32)
+    loud = np.where(vad > 0, -20.0, -60.0).astype(np.float32)
+    loud[100:110] = -40.0  # the in-breath
+    loud[60:62] = -45.0  # not before speech: stays at rest
+    targets = retrieval.predict_targets(model, vad, _shares(classes), loud=loud)[:, 0]
+    plain = retrieval.predict_targets(model, vad, _shares(classes))[:, 0]
+    rest = model.closed_aperture
+    parted = rest + retrieval.BREATH_OPEN * (model.open_aperture - rest)
+    np.testing.assert_allclose(targets[:100], plain[:100], atol=1e-6)  # nothing changes before the breath
+    assert (targets[103:108] >= parted - 1e-6).all() and plain[103:108].max() <= rest + 1e-6
+    assert targets[15:35].max() <= rest + 1e-6  # the silent pause rests
+    # Only lowers to rest or a closure never: the breath ramps in (no jump) within the speed limit.
+    assert np.abs(np.diff(targets[95:112])).max() <= retrieval.MAX_STEP_IOD + 1e-6
+    # Digital silence (the TTS case: no floor to stand over) changes nothing.
+    silent_loud = np.where(vad > 0, -20.0, -120.0).astype(np.float32)
+    np.testing.assert_allclose(retrieval.predict_targets(model, vad, _shares(classes), loud=silent_loud)[:, 0],
+                               plain, atol=1e-6)
+
+
 def test_a_bilabial_whose_closure_the_vad_calls_silence_still_closes():
     # The closure of a P or B is silent: after a pause (bridged open, or at a parted rest mouth) and at the start
     # of an utterance its first frames have no voice.

@@ -35,6 +35,13 @@ BRIDGE = 0.9  # share of the bridge (vs the silence's own closed target) in a br
 # (+0.365 vs +0.348 selection-only, within the clips' noise) but clearly worse on the cross-speaker phone judge
 # (d' open vowels vs P B M 1.15 vs 1.99): a one-frame lead misses a third of a short bilabial closure.
 LEAD_FRAMES = 0
+# An audible breath before speech: people draw it through parted lips. Pause frames within BREATH_S of the next
+# speech whose loudness stands BREATH_DB over the recording's quiet floor open BREATH_OPEN of the way from rest to
+# the person's open level (the shared clips' real mouths open 0.5-1.0 of their range while they breathe in before
+# an utterance). Digital silence and a steady noise floor have no such frames.
+BREATH_S = 0.8
+BREATH_DB = 10.0
+BREATH_OPEN = 0.5
 # Share of the same-voice aperture guess (``acoustic_aperture``) in the target: its full weight for a voice that
 # matches the template's (``voice_match``) or for audio whose sounds the template's own speech spans
 # (``familiarity``; voice_match misses the template's own voice behind another microphone or codec). Synthetic or
@@ -193,7 +200,8 @@ def voice_match(drive_profile: np.ndarray, template_profile: np.ndarray) -> floa
 
 
 def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, acoustic=None,
-                    acoustic_weight: float = 0.0, same_voice: bool = False, fps: float = 25.0) -> np.ndarray:
+                    acoustic_weight: float = 0.0, same_voice: bool = False, fps: float = 25.0,
+                    loud: np.ndarray | None = None) -> np.ndarray:
     """Target mouth shape per driving frame: float32 ``(T, 2)`` of (aperture, width).
 
     A short [1, 2, 1] blend stands for coarticulation. Then the constraints the renderer must meet within the
@@ -202,7 +210,8 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
     range), P B M close fully, and pauses rest at the person's own rest mouth. ``same_voice`` (the template's
     own voice drives it): recognised P B M are not forced shut, since the acoustic guess learned from this
     voice's own frames already closes where this person closes (measured: forcing them cost self-reconstruction
-    +0.42 -> +0.39 on the shared clips, as one recognised "M" in three is another sound).
+    +0.42 -> +0.39 on the shared clips, as one recognised "M" in three is another sound). ``loud`` (T,) dBFS:
+    breaths before speech part the lips (``breaths``).
     """
     shares = shares.copy()
     # Recognised P B M before the voice activity gate: the closure of a P or B is silent (the lips are sealed
@@ -242,7 +251,8 @@ def predict_targets(model: PersonModel, vad: np.ndarray, shares: np.ndarray, aco
         ap = np.where(silent, ap, (1 - acoustic_weight) * ap + acoustic_weight * acoustic)
     ap = _span_range(ap, ~silent, model)
     bilabial = said_closed & (not same_voice)
-    ap = _limit_speed(_constrain(ap, silent, bilabial, model), model, fps)
+    breath = breaths(loud, silent, fps) if loud is not None else None
+    ap = _limit_speed(_constrain(ap, silent, bilabial, model, breath), model, fps)
     return np.stack([ap, wd], 1).astype(np.float32)
 
 
@@ -282,12 +292,30 @@ def _span_range(ap: np.ndarray, speech: np.ndarray, model: PersonModel) -> np.nd
     return np.where(speech, np.minimum(stretched, model.open_aperture * 1.1), ap)
 
 
-def _constrain(ap: np.ndarray, silent: np.ndarray, bilabial: np.ndarray, model: PersonModel) -> np.ndarray:
-    """Pauses at the person's rest mouth, P B M fully closed (also where they fall in a pause: a stop's silent
-    closure)."""
+def breaths(loud: np.ndarray, silent: np.ndarray, fps: float) -> np.ndarray:
+    """bool (T,): pause frames that breathe in before speech: within BREATH_S of the next speech frame, and
+    BREATH_DB louder than the recording's quiet floor (the 10th percentile of its pause frames)."""
+    out = np.zeros(len(silent), bool)
+    if silent.sum() < 5 or silent.all():
+        return out
+    audible = loud >= np.percentile(loud[silent], 10) + BREATH_DB
+    reach = int(round(BREATH_S * fps))
+    for start, end in _runs(silent):
+        if end < len(silent):  # a pause that speech follows
+            lo = max(start, end - reach)
+            out[lo:end] = audible[lo:end]
+    return out
+
+
+def _constrain(ap: np.ndarray, silent: np.ndarray, bilabial: np.ndarray, model: PersonModel,
+               breath: np.ndarray | None = None) -> np.ndarray:
+    """Pauses at the person's rest mouth, parted where the speaker breathes in (``breaths``), P B M fully
+    closed (also where they fall in a pause: a stop's silent closure)."""
     ap = ap.copy()
     rest = model.closed_aperture if model.rest_aperture is None else model.rest_aperture
     ap[silent] = rest
+    if breath is not None:
+        ap[breath] = rest + BREATH_OPEN * max(model.open_aperture - rest, 0.0)
     ap[bilabial] = np.minimum(ap[bilabial], model.closed_aperture)
     return ap
 
@@ -338,7 +366,7 @@ def heard_targets(model: PersonModel, drive, samples: np.ndarray, acoustic=None,
     if shares is None:  # no phones: all silence, so only the voice activity sets pauses
         shares = np.zeros((len(drive.vad), N_CLASSES), np.float32)
         shares[:, SIL] = 1
-    targets = predict_targets(model, drive.vad, shares, acoustic, acoustic_weight, same_voice, fps)
+    targets = predict_targets(model, drive.vad, shares, acoustic, acoustic_weight, same_voice, fps, drive.loud)
     heard = heard_aperture(formant_openness(samples, len(drive.vad), fps), drive.vad, model)
     if acoustic is not None and acoustic_weight > 0:
         heard = (1 - acoustic_weight) * heard + acoustic_weight * acoustic
@@ -480,7 +508,7 @@ def plan(job, progress) -> dict:
         targets = heard_targets(person, drive, job.samples, acoustic, blend, match >= 0.5, job.fps)
     else:
         targets = predict_targets(person, drive.vad, drive.shares, acoustic, blend, same_voice=match >= 0.5,
-                                  fps=job.fps)
+                                  fps=job.fps, loud=drive.loud)
         lost = unrecognised(drive.phones, drive.vad, job.fps)
         if lost.any():
             # Where recognition failed, the first formant is what there is to follow (planned with every speech
