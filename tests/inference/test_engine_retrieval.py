@@ -133,6 +133,25 @@ def test_an_audible_breath_before_speech_parts_the_lips_and_a_quiet_pause_does_n
                                plain, atol=1e-6)
 
 
+def test_the_voices_first_formant_sets_a_floor_under_speech_but_not_under_closures_or_pauses():
+    # Recognition heard a narrow vowel all along; the first formant says the jaw opens wide mid-utterance.
+    model = _model()
+    narrow, open_class = 2, N_CLASSES - 1
+    classes = [SIL] * 20 + [narrow] * 10 + [CLOSED] * 3 + [narrow] * 10 + [open_class] * 5 + [SIL] * 20
+    vad = np.array([0.0 if c == SIL else 1.0 for c in classes], np.float32)
+    heard = np.full(len(classes), model.closed_aperture, np.float32)
+    heard[23:28] = 0.14  # wide open in the first run of the narrow vowel
+    heard[30:33] = 0.14  # ... and through the recognised M
+    heard[5:10] = 0.14  # noise in the pause
+    plain = retrieval.predict_targets(model, vad, _shares(classes))[:, 0]
+    floored = retrieval.predict_targets(model, vad, _shares(classes), heard=heard)[:, 0]
+    assert plain[24:27].max() < 0.1 and (floored[24:27] >= 0.14 - 1e-6).all()
+    assert floored[31] <= model.closed_aperture + 1e-6  # the M still closes
+    np.testing.assert_allclose(floored[:18], plain[:18], atol=1e-6)  # the pause rests
+    assert (floored >= plain - 1e-6).all()  # a floor only: never less open than the phones ask
+    np.testing.assert_allclose(floored[40:48], plain[40:48], atol=1e-6)  # where the formant says less, the phones
+
+
 def test_a_bilabial_whose_closure_the_vad_calls_silence_still_closes():
     # The closure of a P or B is silent: after a pause (bridged open, or at a parted rest mouth) and at the start
     # of an utterance its first frames have no voice.
